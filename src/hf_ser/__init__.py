@@ -1,0 +1,39 @@
+"""hf_ser: Hugging Face-native speech emotion recognition (Interspeech 2025 MSP-Podcast challenge systems).
+
+`import hf_ser` registers the models with transformers' Auto classes, so published models load with
+`AutoModelForAudioClassification.from_pretrained(...)` and `pipeline("audio-classification", ...)` without
+`trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+from .audio import AudioError, load_audio, prepare_waveform
+from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
+from .feature_extraction import build_feature_extractor
+from .inference import classify, predict_logits
+from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
+from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
+from .registration import register_auto_classes
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "ATTRIBUTE_LABELS",
+    "EMOTION_LABELS",
+    "AudioError",
+    "CCCLoss",
+    "FocalLoss",
+    "SERClassifierOutput",
+    "WavLMForMASPClassification",
+    "WavLMMASPConfig",
+    "build_feature_extractor",
+    "classify",
+    "concordance_correlation_coefficient",
+    "inverse_frequency_class_weights",
+    "load_audio",
+    "predict_logits",
+    "prepare_waveform",
+    "register_auto_classes",
+]

@@ -1,0 +1,167 @@
+"""Configuration of `WavLMForMASPClassification`.
+
+Paper 000 (Uniyal & Abrol, "From Pretraining to Performance: Benchmarking Self-Supervised Speech Models
+for Interspeech-25 SER Challenge"): WavLM-large, multi-layer attentive statistics pooling (MASP, Eq. 1),
+15 of 24 transformer layers fine-tuned, a feed-forward head with LayerNorm/ReLU/dropout 0.3, focal loss.
+
+Paper 002 (Naini et al., "The Interspeech 2025 Challenge on Speech Emotion Recognition in Naturalistic
+Conditions"): the challenge baseline is the same family with attentive statistics pooling on the last
+layer, full fine-tuning, weighted cross-entropy (categorical) or 1-CCC (attributes); see
+`WavLMMASPConfig.challenge_baseline`.
+
+This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers.
+"""
+
+from __future__ import annotations
+
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.models.auto import AutoConfig
+
+# Challenge class order (MSP-Podcast baseline and its Hub models).
+EMOTION_LABELS = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")
+ATTRIBUTE_LABELS = ("arousal", "valence", "dominance")
+
+SUPPORTED_ENCODERS = ("wavlm", "wav2vec2", "hubert", "data2vec-audio")
+POOLINGS = ("masp", "asp", "mean")
+LOSSES = ("focal", "ce", "ccc", "mse")
+
+# microsoft/wavlm-large's architecture (config.json on the Hub); weights come from `from_encoder_pretrained`.
+WAVLM_LARGE_KWARGS = {
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "feat_extract_norm": "layer",
+    "do_stable_layer_norm": True,
+    "conv_bias": False,
+    "hidden_dropout": 0.1,
+    "attention_dropout": 0.1,
+    "feat_proj_dropout": 0.1,
+    "mask_time_prob": 0.075,
+    "num_buckets": 320,
+    "max_bucket_distance": 800,
+}
+
+
+class WavLMMASPConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`WavLMForMASPClassification`] (paper 000; the challenge baseline of paper 002 via
+    [`WavLMMASPConfig.challenge_baseline`]).
+
+    Args:
+        encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            The speech encoder's configuration, nested (never a Hub id). Defaults to the architecture of
+            `microsoft/wavlm-large` (random weights). WavLM, wav2vec2, HuBERT and data2vec-audio configs are
+            accepted (papers 000 and 004 compare them).
+        pooling (`str`, *optional*, defaults to `"masp"`):
+            `"masp"`: multi-layer attentive statistics pooling (paper 000, Eq. 1): per transformer layer the mean
+            and standard deviation over valid frames, concatenated, combined across layers with softmax weights.
+            `"asp"`: attentive statistics pooling (Okabe et al., 2018) on the last layer, the challenge baseline.
+            `"mean"`: masked mean of the last layer.
+        asp_attention_size (`int`, *optional*, defaults to 128):
+            Hidden size of the ASP frame-attention network.
+        num_trainable_layers (`int`, *optional*, defaults to 15):
+            How many of the encoder's top transformer layers are fine-tuned; everything below them (convolutional
+            feature encoder, projection, positional convolution, lower layers) is frozen. Paper 000's best: 15 of
+            WavLM-large's 24 (lower 9 frozen). `None` fine-tunes every layer.
+        freeze_feature_encoder (`bool`, *optional*, defaults to `True`):
+            Freeze the convolutional waveform encoder even when every transformer layer is trained.
+        layerdrop (`float`, *optional*, defaults to 0.0):
+            LayerDrop applied to the encoder (overrides `encoder_config.layerdrop`). Paper 000 does not use it and
+            WavLM-large's Hub config has 0.1; we default to 0 because the multi-layer pooling reads every layer.
+            With `layerdrop > 0`, MASP weights only the layers that ran (softmax renormalised over them).
+        head_hidden_size (`int`, *optional*, defaults to 1024):
+            Width of the projection and the fully connected layers. Paper 000 gives no width; 1024 follows the
+            challenge baseline's head (paper 002).
+        head_num_layers (`int`, *optional*, defaults to 2):
+            Number of fully connected blocks (Linear, LayerNorm, ReLU, Dropout) after the projection.
+        head_dropout (`float`, *optional*, defaults to 0.3):
+            Dropout of the head (paper 000: 0.3).
+        loss (`str`, *optional*):
+            `"focal"` (paper 000) or `"ce"` (paper 002, with `class_weights`) for classification; `"ccc"` (1-CCC,
+            paper 002) or `"mse"` for regression. Defaults to `"focal"` / `"ccc"` by `problem_type`.
+        focal_gamma (`float`, *optional*, defaults to 2.0):
+            Focal loss focusing parameter (Lin et al., 2017).
+        class_weights (`list[float]`, *optional*):
+            Per-class weights (alpha of focal loss, weights of cross-entropy), e.g. the baseline's N / (C * n_c).
+        problem_type (`str`, *optional*, defaults to `"single_label_classification"`):
+            `"single_label_classification"` (8 emotions) or `"regression"` (arousal, valence, dominance).
+    """
+
+    model_type = "wavlm_masp"
+    sub_configs_defaults = {
+        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wavlm", init_kwargs=WAVLM_LARGE_KWARGS),
+    }
+
+    encoder_config: dict | PreTrainedConfig | None = None
+    pooling: str = "masp"
+    asp_attention_size: int = 128
+    num_trainable_layers: int | None = 15
+    freeze_feature_encoder: bool = True
+    layerdrop: float = 0.0
+    head_hidden_size: int = 1024
+    head_num_layers: int = 2
+    head_dropout: float = 0.3
+    loss: str | None = None
+    focal_gamma: float = 2.0
+    class_weights: list[float] | None = None
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if self.problem_type is None:
+            self.problem_type = "single_label_classification"
+        if self.id2label is None and kwargs.get("num_labels") is None:
+            names = ATTRIBUTE_LABELS if self.problem_type == "regression" else EMOTION_LABELS
+            self.id2label = dict(enumerate(names))
+            self.label2id = {name: i for i, name in enumerate(names)}
+        super().__post_init__(**kwargs)
+        if self.loss is None:
+            self.loss = "ccc" if self.problem_type == "regression" else "focal"
+        self.encoder_config.layerdrop = self.layerdrop
+        if getattr(self, "auto_map", None) is None:
+            # Complete auto_map so that a saved model loads with trust_remote_code without hf_ser installed.
+            self.auto_map = {
+                "AutoConfig": "configuration_wavlm_masp.WavLMMASPConfig",
+                "AutoModel": "modeling_wavlm_masp.WavLMForMASPClassification",
+                "AutoModelForAudioClassification": "modeling_wavlm_masp.WavLMForMASPClassification",
+            }
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.encoder_config.model_type not in SUPPORTED_ENCODERS:
+            raise ValueError(
+                f"encoder_config.model_type={self.encoder_config.model_type!r} is not supported; "
+                f"use one of {SUPPORTED_ENCODERS}."
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling={self.pooling!r}; expected one of {POOLINGS}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r}; expected one of {LOSSES}.")
+        regression = self.problem_type == "regression"
+        if regression != (self.loss in ("ccc", "mse")):
+            raise ValueError(f"loss={self.loss!r} does not fit problem_type={self.problem_type!r}.")
+        if self.problem_type not in ("single_label_classification", "regression"):
+            raise ValueError(f"problem_type={self.problem_type!r} is not supported.")
+        n_layers = self.encoder_config.num_hidden_layers
+        if self.num_trainable_layers is not None and not 0 <= self.num_trainable_layers <= n_layers:
+            raise ValueError(f"num_trainable_layers must be in [0, {n_layers}] (or None), got {self.num_trainable_layers}.")
+        if not 0.0 <= self.layerdrop < 1.0:
+            raise ValueError(f"layerdrop must be in [0, 1), got {self.layerdrop}.")
+        if self.class_weights is not None and len(self.class_weights) != self.num_labels:
+            raise ValueError(f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels.")
+
+    @classmethod
+    def challenge_baseline(cls, problem_type: str = "single_label_classification", **kwargs) -> WavLMMASPConfig:
+        """The Interspeech 2025 challenge baseline (paper 002): attentive statistics pooling on WavLM-large's last
+        layer, every transformer layer fine-tuned, weighted cross-entropy (pass `class_weights`) or 1-CCC."""
+        defaults = {
+            "pooling": "asp",
+            "num_trainable_layers": None,
+            "loss": "ccc" if problem_type == "regression" else "ce",
+            "head_dropout": 0.5,
+        }
+        defaults.update(kwargs)
+        return cls(problem_type=problem_type, **defaults)
+
+
+__all__ = ["WavLMMASPConfig", "EMOTION_LABELS", "ATTRIBUTE_LABELS"]

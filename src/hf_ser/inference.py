@@ -1,0 +1,88 @@
+"""Batched inference with length bucketing: clips of similar length share a batch, so little compute goes to
+padding, and every clip's output is the same as when it runs alone.
+
+For encoders whose first convolution uses group norm (WavLM-base, wav2vec2-base), padding changes the features of
+every frame, so those models are only batched with clips of exactly equal length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .feature_extraction import SAMPLING_RATE
+
+
+def pads_exactly(model) -> bool:
+    """True when the model's output for a clip does not depend on padding (layer-norm conv front end)."""
+    encoder_config = getattr(model.config, "encoder_config", model.config)
+    return getattr(encoder_config, "feat_extract_norm", "layer") != "group"
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int, equal_length_only: bool = False) -> list[list[int]]:
+    """Indices grouped into batches of at most `batch_size`, sorted by length (longest first).
+
+    With `equal_length_only`, a batch never mixes lengths."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for index in order:
+        last = batches[-1] if batches else None
+        fits = last is not None and len(last) < batch_size
+        if fits and equal_length_only:
+            fits = lengths[last[0]] == lengths[index]
+        if fits:
+            last.append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+@torch.inference_mode()
+def predict_logits(
+    model,
+    feature_extractor,
+    waveforms: Sequence[np.ndarray],
+    *,
+    batch_size: int = 8,
+    bucket: bool = True,
+) -> np.ndarray:
+    """Logits (clips, outputs) for 16 kHz mono float waveforms, in input order.
+
+    `bucket=False` batches in arrival order (kept for benchmarks and comparisons)."""
+    model.eval()
+    device = next(model.parameters()).device
+    lengths = [len(w) for w in waveforms]
+    if bucket:
+        batches = length_buckets(lengths, batch_size, equal_length_only=not pads_exactly(model))
+    else:
+        batches = [list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)]
+    results: list[np.ndarray | None] = [None] * len(waveforms)
+    for batch in batches:
+        inputs = feature_extractor(
+            [waveforms[i] for i in batch],
+            sampling_rate=SAMPLING_RATE,
+            padding=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        logits = model(
+            input_values=inputs["input_values"].to(device), attention_mask=inputs["attention_mask"].to(device)
+        ).logits
+        for row, index in zip(logits.float().cpu().numpy(), batch, strict=True):
+            results[index] = row
+    return np.stack(results) if results else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
+def classify(model, feature_extractor, waveforms: Sequence[np.ndarray], *, batch_size: int = 8) -> list[dict[str, float]]:
+    """Class probabilities per clip as `{label: probability}`, using `config.id2label`."""
+    logits = torch.from_numpy(predict_logits(model, feature_extractor, waveforms, batch_size=batch_size))
+    probs = torch.softmax(logits, dim=-1).numpy()
+    labels = [model.config.id2label[i] for i in range(probs.shape[1])]
+    return [dict(zip(labels, map(float, row), strict=True)) for row in probs]
+
+
+__all__ = ["predict_logits", "classify", "length_buckets", "pads_exactly"]

@@ -1,0 +1,141 @@
+"""Losses for speech emotion recognition.
+
+- `FocalLoss`: multi-class softmax focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017),
+  used by paper 000 against class imbalance; per-class alpha weights are applied (unlike one public challenge
+  implementation that silently dropped them), soft targets accepted.
+- `CCCLoss`: 1 - concordance correlation coefficient (Lin, 1989), the attribute loss of papers 001 and 002
+  (paper 002, Eq. 1).
+- `inverse_frequency_class_weights`: N / (C * n_c), the challenge baseline's weighted cross-entropy weights.
+
+This file travels to the Hub with the models (``trust_remote_code``): it imports only torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+# Guards the CCC denominator: two identical constant series give 0/0, which we define as perfect agreement (1).
+# Far below any real batch's variance, so it never changes a defined value.
+CCC_EPS = 1e-8
+
+
+def inverse_frequency_class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Class weights N / (C * n_c) (challenge baseline, paper 002) from a label column.
+
+    Example:
+        >>> inverse_frequency_class_weights([0, 0, 0, 1], num_classes=2)
+        tensor([0.6667, 2.0000])
+    """
+    labels = torch.as_tensor(list(labels), dtype=torch.long)
+    if labels.numel() == 0:
+        raise ValueError("Cannot compute class weights from an empty label column.")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"Labels must lie in [0, {num_classes}); got range [{labels.min()}, {labels.max()}].")
+    counts = torch.bincount(labels, minlength=num_classes).to(torch.float32)
+    missing = (counts == 0).nonzero().flatten().tolist()
+    if missing:
+        raise ValueError(f"Classes {missing} never occur: their inverse-frequency weight is undefined.")
+    return labels.numel() / (num_classes * counts)
+
+
+class FocalLoss(nn.Module):
+    """Multi-class softmax focal loss, FL = -sum_c alpha_c * q_c * (1 - p_c)^gamma * log p_c.
+
+    With hard labels q is one-hot, giving Lin et al.'s -alpha_y (1 - p_y)^gamma log p_y; with soft labels q is a
+    class distribution. gamma = 0 gives (weighted) cross-entropy exactly; `reduction="mean"` divides by the sum of
+    the alpha weights of the targets, as `torch.nn.functional.cross_entropy` does, so that identity holds for the
+    mean too.
+
+    Args:
+        gamma (`float`, defaults to 2.0): focusing parameter.
+        alpha (`Sequence[float]` or `torch.Tensor`, *optional*): per-class weights.
+        reduction (`str`, defaults to `"mean"`): `"mean"`, `"sum"` or `"none"`.
+
+    Inputs: logits (batch, classes); targets (batch,) class ids or (batch, classes) distributions.
+
+    Example:
+        >>> loss = FocalLoss(gamma=2.0)(torch.randn(4, 8), torch.tensor([0, 3, 7, 1]))
+    """
+
+    def __init__(self, gamma: float = 2.0, alpha: Sequence[float] | torch.Tensor | None = None, reduction: str = "mean"):
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}.")
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        self.gamma = gamma
+        self.reduction = reduction
+        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        num_classes = log_probs.shape[-1]
+        if targets.dim() == log_probs.dim():
+            target_dist = targets.to(log_probs.dtype)
+        else:
+            target_dist = nn.functional.one_hot(targets.long(), num_classes).to(log_probs.dtype)
+        class_weights = torch.ones(num_classes, device=logits.device) if self.alpha is None else self.alpha
+        class_weights = class_weights.to(log_probs.device, log_probs.dtype)
+        modulating = (1.0 - log_probs.exp()).pow(self.gamma)
+        per_sample = -(class_weights * target_dist * modulating * log_probs).sum(dim=-1)
+        if self.reduction == "none":
+            return per_sample
+        if self.reduction == "sum":
+            return per_sample.sum()
+        return per_sample.sum() / (target_dist * class_weights).sum().clamp(min=torch.finfo(log_probs.dtype).tiny)
+
+
+def concordance_correlation_coefficient(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Lin's CCC per column with population statistics: 2 cov / (var_x + var_y + (mu_x - mu_y)^2).
+
+    Inputs are (n,) or (n, attributes); returns a scalar or (attributes,). Two identical constant series give 1.
+    """
+    x = predictions.float()
+    y = targets.float()
+    mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
+    var_x = (x - mean_x).pow(2).mean(dim=0)
+    var_y = (y - mean_y).pow(2).mean(dim=0)
+    covariance = ((x - mean_x) * (y - mean_y)).mean(dim=0)
+    denominator = var_x + var_y + (mean_x - mean_y).pow(2)
+    ccc = 2.0 * covariance / denominator.clamp(min=CCC_EPS)
+    # Identical series (including constant ones) agree perfectly.
+    return torch.where(denominator <= CCC_EPS, torch.ones_like(ccc), ccc)
+
+
+class CCCLoss(nn.Module):
+    """1 - CCC per attribute (papers 001 and 002), combined over attributes.
+
+    Args:
+        reduction (`str`, defaults to `"sum"`): `"sum"` (paper 001: sum over arousal, valence, dominance), `"mean"`
+            or `"none"` (per attribute).
+        weights (`Sequence[float]`, *optional*): per-attribute weights applied before the reduction.
+
+    Inputs: predictions and targets of shape (batch,) or (batch, attributes).
+    """
+
+    def __init__(self, reduction: str = "sum", weights: Sequence[float] | None = None):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        self.reduction = reduction
+        self.register_buffer("weights", None if weights is None else torch.as_tensor(weights, dtype=torch.float32))
+
+    def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if predictions.shape != targets.shape:
+            raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape.")
+        if predictions.shape[0] < 2:
+            raise ValueError("CCC needs at least 2 samples in a batch.")
+        loss = 1.0 - concordance_correlation_coefficient(predictions, targets)
+        if self.weights is not None:
+            loss = loss * self.weights.to(loss.device)
+        if self.reduction == "sum":
+            return loss.sum()
+        if self.reduction == "mean":
+            return loss.mean()
+        return loss
+
+
+__all__ = ["FocalLoss", "CCCLoss", "concordance_correlation_coefficient", "inverse_frequency_class_weights"]

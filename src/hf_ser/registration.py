@@ -1,0 +1,24 @@
+"""Registration of hf_ser's configs and models with transformers' Auto classes (idempotent)."""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
+
+from .configuration_wavlm_masp import WavLMMASPConfig
+from .modeling_wavlm_masp import WavLMForMASPClassification
+
+# (config class, model class, Auto classes the model answers to)
+MODELS = [
+    (WavLMMASPConfig, WavLMForMASPClassification, (AutoModel, AutoModelForAudioClassification)),
+]
+
+
+def register_auto_classes() -> None:
+    """Register every hf_ser model with AutoConfig and its Auto model classes; safe to call repeatedly."""
+    for config_class, model_class, auto_classes in MODELS:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        for auto_class in auto_classes:
+            auto_class.register(config_class, model_class, exist_ok=True)
+        # Saving copies the code files, so the saved model also loads with trust_remote_code and no hf_ser.
+        config_class.register_for_auto_class()
+        model_class.register_for_auto_class("AutoModelForAudioClassification")

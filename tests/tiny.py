@@ -1,0 +1,65 @@
+"""Tiny random configurations shared by the tests (hidden size 32, 2-4 layers)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
+
+_CONV = {"conv_dim": (16, 16), "conv_stride": (5, 4), "conv_kernel": (10, 8), "conv_bias": True}
+_COMMON = {
+    "hidden_size": 32,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "hidden_dropout": 0.0,
+    "attention_dropout": 0.0,
+    "activation_dropout": 0.0,
+    "feat_proj_dropout": 0.0,
+    "mask_time_prob": 0.0,
+    **_CONV,
+}
+
+
+def tiny_encoder_config(kind: str = "wavlm", group_norm: bool = False, **overrides) -> dict:
+    """A tiny encoder config dict. `group_norm=True` gives the base-style front end (group norm, post-LN)."""
+    config = {"model_type": kind, **_COMMON}
+    if kind == "wavlm":
+        config.update(num_buckets=16, max_bucket_distance=50)
+    if group_norm:
+        config.update(feat_extract_norm="group", do_stable_layer_norm=False)
+    else:
+        config.update(feat_extract_norm="layer", do_stable_layer_norm=True)
+    config.update(overrides)
+    return config
+
+
+def tiny_masp_config(kind: str = "wavlm", group_norm: bool = False, **kwargs) -> WavLMMASPConfig:
+    kwargs.setdefault("num_trainable_layers", 2)
+    kwargs.setdefault("head_hidden_size", 16)
+    return WavLMMASPConfig(encoder_config=tiny_encoder_config(kind, group_norm), **kwargs)
+
+
+def tiny_masp_model(**kwargs) -> WavLMForMASPClassification:
+    return WavLMForMASPClassification(tiny_masp_config(**kwargs))
+
+
+def save_tiny_model(path, seed: int = 0, **kwargs):
+    """Save a tiny model plus its feature extractor in `path`, ready for `pipeline()`."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = tiny_masp_model(**kwargs)
+    model.save_pretrained(path)
+    build_feature_extractor().save_pretrained(path)
+    return model
+
+
+def tone(seconds: float = 1.0, sr: int = 16000, freq: float = 220.0, seed: int = 0) -> np.ndarray:
+    """A harmonic tone with a little noise: deterministic generated audio."""
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(seed)
+    wave = 0.4 * np.sin(2 * np.pi * freq * t) + 0.2 * np.sin(2 * np.pi * 2 * freq * t)
+    return (wave + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
