@@ -1,0 +1,294 @@
+"""Publishing to the Hugging Face Hub: a trained model with its card and code (`push_to_hub`), and the Gradio demo
+Space (`push_space`).
+
+A pushed model repository holds safetensors weights (pickle files are refused), `config.json` with a complete
+`auto_map`, the self-contained code files it names (and their sibling imports), `preprocessor_config.json`, the
+tokenizer files when given, and a `README.md` model card (`hf_ser.model_card`). It loads with
+`AutoModelForAudioClassification.from_pretrained(repo)` when hf_ser is imported, and with
+`trust_remote_code=True` when it is not.
+
+Tokens are passed straight to `huggingface_hub` (or read by it from `HF_TOKEN` / the login cache); this module
+never logs, prints or writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .model_card import CardData, parse_card_metadata, write_model_card
+
+logger = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+# The Auto classes a published audio model must answer to (AutoConfig plus both model entries).
+REQUIRED_AUTO_MAP = ("AutoConfig", "AutoModel", "AutoModelForAudioClassification")
+PACKAGE_DIR = Path(__file__).resolve().parent
+SPACE_MODEL_VARIABLE = "HF_SER_MODEL"
+
+
+class PublishError(ValueError):
+    """A model folder or Space folder that cannot be published as it is (missing weights, pickle files, ...)."""
+
+
+def _check_repo_id(repo_id: str) -> None:
+    if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+        raise PublishError(f"repo_id must look like 'org/name', got {repo_id!r}.")
+
+
+def _relative_imports(source: str) -> set[str]:
+    return set(re.findall(r"^\s*from \.([\w]+) import", source, flags=re.MULTILINE))
+
+
+def complete_code_files(folder: Path) -> dict[str, str]:
+    """Make `config.json`'s `auto_map` complete and every code file it needs present in `folder`.
+
+    Missing `AutoModel` / `AutoModelForAudioClassification` entries are filled from the other one; code files named
+    in the map, and the sibling modules they import (`from .pooling import ...`), are copied from hf_ser when
+    missing. Returns the final `auto_map`.
+    """
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    auto_map: dict[str, Any] = dict(config.get("auto_map") or {})
+    if "AutoModelForAudioClassification" not in auto_map and "AutoModel" in auto_map:
+        auto_map["AutoModelForAudioClassification"] = auto_map["AutoModel"]
+    if "AutoModel" not in auto_map and "AutoModelForAudioClassification" in auto_map:
+        auto_map["AutoModel"] = auto_map["AutoModelForAudioClassification"]
+    missing = [name for name in REQUIRED_AUTO_MAP if name not in auto_map]
+    if missing:
+        raise PublishError(
+            f"config.json's auto_map lacks {missing}; the repo would not load with trust_remote_code. "
+            "Save the model after `import hf_ser` (which registers its classes for the Auto classes)."
+        )
+    config["auto_map"] = auto_map
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    pending = {str(v).split(".")[0] for v in auto_map.values() if isinstance(v, str)}
+    seen: set[str] = set()
+    while pending:
+        module = pending.pop()
+        seen.add(module)
+        target = folder / f"{module}.py"
+        if not target.exists():
+            source = PACKAGE_DIR / f"{module}.py"
+            if not source.exists():
+                raise PublishError(f"auto_map names {module}.py, which is neither in {folder} nor in hf_ser.")
+            shutil.copyfile(source, target)
+        pending |= _relative_imports(target.read_text()) - seen
+    return auto_map
+
+
+def _stage_folder(source: Path, staging: Path) -> None:
+    """Copy a saved model folder, refusing pickled weights and skipping caches and old cards."""
+    pickles = sorted(p.name for p in source.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise PublishError(
+            f"{source} holds pickle files {pickles}; only safetensors weights are published. Re-save the model "
+            "with `save_pretrained` (safetensors) and remove them."
+        )
+    for path in source.iterdir():
+        if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
+            shutil.copyfile(path, staging / path.name)
+
+
+def prepare_model_folder(
+    model,
+    folder: str | Path,
+    *,
+    repo_id: str | None = None,
+    feature_extractor=None,
+    tokenizer=None,
+    card_data: CardData | None = None,
+) -> Path:
+    """Write everything a published model repository holds into `folder` (see the module docstring).
+
+    Args:
+        model (`PreTrainedModel` or path):
+            A model instance, or a folder written by `save_pretrained`.
+        folder (`str` or `Path`):
+            An empty folder to fill.
+        repo_id (`str`, *optional*):
+            The target repository, shown in the card's usage snippets.
+        feature_extractor (*optional*):
+            Saved alongside; defaults to the folder's own `preprocessor_config.json`, else
+            `hf_ser.build_feature_extractor()` (16 kHz, per-utterance normalisation, attention mask).
+        tokenizer (*optional*):
+            Saved alongside (multimodal models).
+        card_data (`CardData`, *optional*):
+            Defaults to `model.model_card_data` (set by `ModelCardCallback`), else an empty `CardData`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, (str, Path)):
+        source = Path(model)
+        if not (source / "config.json").is_file():
+            raise PublishError(f"{source} is not a saved model folder (no config.json).")
+        _stage_folder(source, folder)
+        from transformers import AutoConfig
+
+        from . import registration
+
+        registration.register_auto_classes()
+        model_or_config = AutoConfig.from_pretrained(folder)
+    else:
+        if not hasattr(model, "save_pretrained"):
+            raise PublishError(f"Expected a PreTrainedModel or a saved folder, got {type(model).__name__}.")
+        model.save_pretrained(folder)
+        model_or_config = model
+        card_data = card_data or getattr(model, "model_card_data", None)
+
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise PublishError(f"No safetensors weights ({' or '.join(WEIGHT_FILES)}) in the model folder.")
+    complete_code_files(folder)
+
+    if feature_extractor is not None:
+        feature_extractor.save_pretrained(folder)
+    elif not (folder / "preprocessor_config.json").is_file():
+        from .feature_extraction import build_feature_extractor
+
+        build_feature_extractor().save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+
+    card_data = card_data if card_data is not None else CardData()
+    if repo_id is not None:
+        card_data.model_id = repo_id
+    if write_model_card(folder, card_data, model_or_config) is None:
+        logger.warning("The model is published without a generated model card.")
+    return folder
+
+
+def push_to_hub(
+    model,
+    repo_id: str,
+    *,
+    feature_extractor=None,
+    tokenizer=None,
+    card_data: CardData | None = None,
+    token: str | bool | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    commit_message: str = "Upload hf_ser model",
+    endpoint: str | None = None,
+):
+    """Publish a model to `repo_id` on the Hub in one commit: weights, config, code, feature extractor, card.
+
+    Args:
+        model (`PreTrainedModel` or path): the model, or a folder written by `save_pretrained`.
+        repo_id (`str`): `org/name`; the repository is created when missing.
+        feature_extractor, tokenizer, card_data: see [`prepare_model_folder`].
+        token (`str`, *optional*): a Hub token; defaults to `HF_TOKEN` / the login cache. Never logged or written.
+        private (`bool`, *optional*): visibility of a newly created repository.
+        revision (`str`, *optional*): branch to commit to.
+        commit_message (`str`, *optional*): the commit title.
+        endpoint (`str`, *optional*): Hub URL; defaults to `HF_ENDPOINT`.
+
+    Returns:
+        `huggingface_hub.CommitInfo` of the upload commit.
+
+    Example:
+        ```python
+        >>> from hf_ser.hub import push_to_hub
+        >>> push_to_hub(trainer.model, "org/ser-masp")  # card filled by ModelCardCallback
+        ```
+    """
+    from huggingface_hub import HfApi
+
+    _check_repo_id(repo_id)
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="hf_ser_push_") as staging:
+        folder = prepare_model_folder(
+            model,
+            Path(staging) / "repo",
+            repo_id=repo_id,
+            feature_extractor=feature_extractor,
+            tokenizer=tokenizer,
+            card_data=card_data,
+        )
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type="model",
+            folder_path=folder,
+            revision=revision,
+            commit_message=commit_message,
+        )
+    logger.info("Pushed %s", repo_id)
+    return commit
+
+
+def default_space_dir() -> Path:
+    """`space_app/` of a source checkout (the folder next to `src/`)."""
+    return PACKAGE_DIR.parents[1] / "space_app"
+
+
+def prepare_space_folder(folder: str | Path, *, model_id: str, app_dir: str | Path | None = None) -> Path:
+    """Write the Space's files into `folder`: `space_app/` (README with Space metadata naming `model_id`,
+    `app.py`, `requirements.txt`) plus a copy of the hf_ser package sources, which the app imports."""
+    app_dir = Path(app_dir) if app_dir is not None else default_space_dir()
+    for required in ("README.md", "app.py", "requirements.txt"):
+        if not (app_dir / required).is_file():
+            raise PublishError(f"{app_dir} is not a Space folder: {required} is missing (pass app_dir=...).")
+    folder = Path(folder)
+    shutil.copytree(app_dir, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "flagged"))
+    # Vendor the package: the Space installs requirements.txt only, and hf_ser is not on PyPI.
+    shutil.copytree(
+        PACKAGE_DIR, folder / "hf_ser", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    )
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    metadata = parse_card_metadata(text)
+    metadata["models"] = [model_id]
+    import yaml
+
+    body = text[text.find("\n---\n", 4) + len("\n---\n") :]
+    readme.write_text("---\n" + yaml.safe_dump(metadata, sort_keys=False) + "---\n" + body, encoding="utf-8")
+    return folder
+
+
+def push_space(
+    repo_id: str,
+    *,
+    model_id: str,
+    app_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    private: bool | None = None,
+    commit_message: str = "Upload hf_ser demo Space",
+    endpoint: str | None = None,
+):
+    """Publish the Gradio demo (`space_app/`) as the Space `repo_id`, showing the model `model_id`.
+
+    The Space variable `HF_SER_MODEL` is set to `model_id`, which `app.py` reads at start-up.
+
+    Returns:
+        `huggingface_hub.CommitInfo` of the upload commit.
+    """
+    from huggingface_hub import HfApi
+
+    _check_repo_id(repo_id)
+    _check_repo_id(model_id)
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="hf_ser_space_") as staging:
+        folder = prepare_space_folder(Path(staging) / "space", model_id=model_id, app_dir=app_dir)
+        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.add_space_variable(repo_id, SPACE_MODEL_VARIABLE, model_id)
+        commit = api.upload_folder(
+            repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message
+        )
+    return commit
+
+
+__all__ = [
+    "PublishError",
+    "complete_code_files",
+    "prepare_model_folder",
+    "prepare_space_folder",
+    "push_space",
+    "push_to_hub",
+]
