@@ -144,7 +144,10 @@ class WavLMMASPConfig(PreTrainedConfig):
             raise ValueError(f"problem_type={self.problem_type!r} is not supported.")
         n_layers = self.encoder_config.num_hidden_layers
         if self.num_trainable_layers is not None and not 0 <= self.num_trainable_layers <= n_layers:
-            raise ValueError(f"num_trainable_layers must be in [0, {n_layers}] (or None), got {self.num_trainable_layers}.")
+            raise ValueError(
+                f"num_trainable_layers must be in [0, {n_layers}] (or None) for a {n_layers}-layer encoder, "
+                f"got {self.num_trainable_layers}."
+            )
         if not 0.0 <= self.layerdrop < 1.0:
             raise ValueError(f"layerdrop must be in [0, 1), got {self.layerdrop}.")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:

@@ -1,8 +1,9 @@
 """Batched inference with length bucketing: clips of similar length share a batch, so little compute goes to
 padding, and every clip's output is the same as when it runs alone.
 
-For encoders whose first convolution uses group norm (WavLM-base, wav2vec2-base), padding changes the features of
-every frame, so those models are only batched with clips of exactly equal length.
+Two encoder families are not padding-invariant, so the package batches them only with clips of exactly equal
+length: those whose first convolution uses group norm (WavLM-base, wav2vec2-base), which normalises over the padded
+length, and data2vec-audio, whose stacked positional convolutions let padded frames leak into the valid ones.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from .feature_extraction import SAMPLING_RATE
 
 
 def pads_exactly(model) -> bool:
-    """True when the model's output for a clip does not depend on padding (layer-norm conv front end)."""
+    """True when the model's output for a clip does not depend on what it is batched with."""
     encoder_config = getattr(model.config, "encoder_config", model.config)
+    if getattr(encoder_config, "model_type", None) == "data2vec-audio":
+        return False
     return getattr(encoder_config, "feat_extract_norm", "layer") != "group"
 
 

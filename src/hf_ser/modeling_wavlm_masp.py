@@ -61,6 +61,14 @@ class WavLMMASPPreTrainedModel(PreTrainedModel):
     # WavLM has no SDPA path in transformers; the encoder decides its own attention implementation.
     _supports_sdpa = False
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        # Loading materialises fresh parameters (requires_grad=True): re-apply the configured freezing.
+        if hasattr(model, "apply_freezing"):
+            model.apply_freezing()
+        return model
+
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)

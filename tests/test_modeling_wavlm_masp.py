@@ -1,0 +1,258 @@
+"""WavLMForMASPClassification: configuration, padding invariance, freezing, LayerDrop, losses, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny import tiny_encoder_config, tiny_masp_config, tiny_masp_model, tone
+
+from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor, predict_logits
+from hf_ser.modeling_wavlm_masp import SERClassifierOutput
+
+
+def batch_of(waves):
+    fe = build_feature_extractor()
+    return fe(waves, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="pt")
+
+
+def test_default_config_is_paper_000():
+    config = WavLMMASPConfig()
+    assert config.encoder_config.model_type == "wavlm"
+    assert config.encoder_config.num_hidden_layers == 24 and config.encoder_config.hidden_size == 1024
+    assert config.pooling == "masp" and config.num_trainable_layers == 15
+    assert config.loss == "focal" and config.focal_gamma == 2.0 and config.head_dropout == 0.3
+    assert [config.id2label[i] for i in range(8)] == [
+        "Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral",
+    ]  # fmt: skip
+
+
+def test_challenge_baseline_config():
+    config = WavLMMASPConfig.challenge_baseline(class_weights=[1.0] * 8)
+    assert config.pooling == "asp" and config.num_trainable_layers is None and config.loss == "ce"
+    regression = WavLMMASPConfig.challenge_baseline(problem_type="regression")
+    assert regression.loss == "ccc" and regression.num_labels == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pooling": "max"}, "pooling"),
+        ({"num_trainable_layers": 30}, "num_trainable_layers"),
+        ({"loss": "ccc"}, "does not fit"),
+        ({"class_weights": [1.0, 2.0]}, "class_weights"),
+        ({"encoder_config": {"model_type": "bert"}}, "not supported"),
+    ],
+)
+def test_invalid_config_is_refused_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WavLMMASPConfig(**kwargs)
+
+
+def test_wavlm_large_parameter_count_and_trainable_layers_match_the_paper():
+    # WavLM-large is ~315M parameters (paper 002: "approximately 310M"); paper 000 fine-tunes its top 15 of 24 layers.
+    with torch.device("meta"):
+        model = WavLMForMASPClassification(WavLMMASPConfig())
+    encoder_params = sum(p.numel() for p in model.encoder.parameters())
+    assert 310e6 < encoder_params < 320e6
+    trainable_layers = [all(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers]
+    frozen_layers = [not any(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers]
+    assert sum(trainable_layers) == 15 and frozen_layers[:9] == [True] * 9
+    assert not any(p.requires_grad for p in model.encoder.feature_extractor.parameters())
+
+
+@pytest.mark.parametrize("kind", ["wavlm", "wav2vec2", "hubert"])
+@pytest.mark.parametrize("pooling", ["masp", "asp", "mean"])
+def test_padding_invariance_for_layer_norm_encoders(kind, pooling):
+    torch.manual_seed(0)
+    config = tiny_masp_config(kind=kind, pooling=pooling)
+    model = WavLMForMASPClassification(config).eval()
+    waves = [tone(0.5, freq=200), tone(1.3, freq=300, seed=1), tone(0.9, freq=150, seed=2)]
+    batch = batch_of(waves)
+    with torch.no_grad():
+        batched = model(**batch).logits
+        for i, wave in enumerate(waves):
+            alone = model(**batch_of([wave])).logits[0]
+            torch.testing.assert_close(batched[i], alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind, group_norm", [("wavlm", True), ("wav2vec2", True), ("data2vec-audio", False)])
+def test_padding_sensitive_encoders_stay_exact_in_package_batching(kind, group_norm):
+    torch.manual_seed(0)
+    model = tiny_masp_model(kind=kind, group_norm=group_norm).eval()
+    fe = build_feature_extractor()
+    waves = [tone(0.5), tone(1.0, seed=1), tone(0.5, freq=330, seed=2), tone(0.7, seed=3)]
+    batched = predict_logits(model, fe, waves, batch_size=4)
+    with torch.no_grad():  # the premise: naive padded batching does change these models' outputs
+        naive = model(**batch_of(waves)).logits.numpy()
+    assert not np.allclose(naive[0], batched[0], atol=1e-5)
+    with torch.no_grad():
+        for i, wave in enumerate(waves):
+            alone = model(**batch_of([wave])).logits[0].numpy()
+            np.testing.assert_allclose(batched[i], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_trainable_parameters_under_freezing_and_frozen_grads_stay_none():
+    torch.manual_seed(0)
+    model = tiny_masp_model(num_trainable_layers=2)  # 4 layers: lower 2 frozen
+    layers = model.transformer_layers
+    for layer in layers[:2]:
+        assert not any(p.requires_grad for p in layer.parameters())
+    for layer in layers[2:]:
+        assert all(p.requires_grad for p in layer.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    expected = (
+        sum(p.numel() for layer in layers[2:] for p in layer.parameters())
+        + sum(p.numel() for p in model.encoder.encoder.layer_norm.parameters())
+        + sum(p.numel() for p in model.pooling.parameters())
+        + sum(p.numel() for p in model.head.parameters())
+    )
+    assert trainable == expected
+
+    model.train()
+    batch = batch_of([tone(0.6), tone(0.4, seed=1)])
+    out = model(**batch, labels=torch.tensor([1, 2]))
+    out.loss.backward()
+    assert all(p.grad is None for layer in layers[:2] for p in layer.parameters())
+    assert all(p.grad is None for p in model.encoder.feature_extractor.parameters())
+    assert all(p.grad is None for p in model.encoder.feature_projection.parameters())
+    assert all(p.grad is not None for p in layers[-1].parameters())
+    assert model.pooling.layer_weights.grad is not None
+
+
+def test_full_fine_tuning_and_frozen_feature_encoder():
+    model = tiny_masp_model(num_trainable_layers=None)
+    assert all(p.requires_grad for layer in model.transformer_layers for p in layer.parameters())
+    assert not any(p.requires_grad for p in model.encoder.feature_extractor.parameters())
+    assert all(p.requires_grad for p in model.encoder.feature_projection.parameters())
+
+
+def test_masp_under_layerdrop_weights_only_the_layers_that_ran():
+    torch.manual_seed(0)
+    model = tiny_masp_model(layerdrop=0.6, num_trainable_layers=None)
+    assert model.encoder.config.layerdrop == 0.6
+    model.train()
+    ran: list[int] = []
+    for i, layer in enumerate(model.transformer_layers):
+        layer.register_forward_hook(lambda m, a, o, i=i: ran.append(i))
+    batch = batch_of([tone(0.6), tone(0.4, seed=1)])
+    seen_partial = False
+    for seed in range(8):
+        ran.clear()
+        torch.manual_seed(seed)
+        out = model(**batch, labels=torch.tensor([0, 1]), output_hidden_states=True)
+        assert torch.isfinite(out.loss)
+        # Reference: Eq. 1 over the layers that ran, with their weights renormalised.
+        layers_ran = sorted(set(ran))
+        seen_partial |= len(layers_ran) < 4
+        assert len(out.hidden_states) == len(layers_ran) + 1
+        frames = out.hidden_states[1].shape[1]
+        mask = model.frame_mask(frames, batch["attention_mask"])
+        stacked = torch.stack(out.hidden_states[1:])
+        want = model.pooling(stacked, mask, layers_ran)
+        torch.testing.assert_close(out.embeddings, want)
+    assert seen_partial, "LayerDrop never skipped a layer: the test did not exercise it"
+
+
+def test_layerdrop_defaults_to_zero():
+    assert WavLMMASPConfig().encoder_config.layerdrop == 0.0
+
+
+def test_classification_loss_and_output_type():
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    batch = batch_of([tone(0.5), tone(0.5, seed=1)])
+    out = model(**batch, labels=torch.tensor([0, 7]))
+    assert isinstance(out, SERClassifierOutput) and out.logits.shape == (2, 8)
+    assert out.embeddings.shape == (2, 64)
+    from hf_ser import FocalLoss
+
+    torch.testing.assert_close(out.loss, FocalLoss(gamma=2.0)(out.logits, torch.tensor([0, 7])))
+    # Soft labels (class distributions) are accepted too.
+    soft = torch.full((2, 8), 1 / 8)
+    assert torch.isfinite(model(**batch, labels=soft).loss)
+    # return_dict=False gives a tuple with the loss first.
+    as_tuple = model(**batch, labels=torch.tensor([0, 7]), return_dict=False)
+    torch.testing.assert_close(as_tuple[0], out.loss)
+
+
+def test_weighted_cross_entropy_configuration():
+    torch.manual_seed(0)
+    weights = [1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 1.0, 0.5]
+    model = tiny_masp_model(loss="ce", class_weights=weights)
+    batch = batch_of([tone(0.5), tone(0.5, seed=1), tone(0.5, seed=2)])
+    labels = torch.tensor([1, 4, 7])
+    out = model(**batch, labels=labels)
+    want = torch.nn.functional.cross_entropy(out.logits, labels, weight=torch.tensor(weights))
+    torch.testing.assert_close(out.loss, want)
+
+
+def test_regression_problem_type():
+    torch.manual_seed(0)
+    model = tiny_masp_model(problem_type="regression")
+    assert model.config.num_labels == 3 and model.config.id2label[0] == "arousal"
+    batch = batch_of([tone(0.5), tone(0.5, seed=1), tone(0.5, seed=2)])
+    labels = torch.tensor([[4.0, 3.0, 5.0], [2.0, 6.0, 3.5], [5.5, 1.5, 4.0]])
+    out = model(**batch, labels=labels)
+    assert out.logits.shape == (3, 3)
+    from hf_ser import CCCLoss
+
+    torch.testing.assert_close(out.loss, CCCLoss(reduction="sum")(out.logits, labels))
+
+
+def test_training_reduces_loss_on_a_learnable_toy_task():
+    torch.manual_seed(0)
+    model = tiny_masp_model(num_trainable_layers=4, head_dropout=0.0, num_labels=2, id2label={0: "low", 1: "high"})
+    waves = [tone(0.4, freq=f, seed=i) for i, f in enumerate([120, 130, 125, 400, 410, 390])]
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    batch = batch_of(waves)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_masp_model(pooling="asp").eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert not list(tmp_path.glob("*.bin"))
+    reloaded = WavLMForMASPClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.pooling == "asp" and reloaded.config.num_trainable_layers == 2
+    # Freezing is part of the config, so it survives the round trip.
+    assert not any(p.requires_grad for p in reloaded.transformer_layers[0].parameters())
+    batch = batch_of([tone(0.7)])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, reloaded(**batch).logits)
+
+
+def test_from_encoder_pretrained_loads_encoder_weights(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    torch.manual_seed(0)
+    encoder = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config()))
+    encoder.save_pretrained(tmp_path / "encoder")
+    build_feature_extractor().save_pretrained(tmp_path / "encoder")
+    model = WavLMForMASPClassification.from_encoder_pretrained(str(tmp_path / "encoder"), num_trainable_layers=1)
+    for name, value in encoder.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], value)
+    assert sum(all(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers) == 1
+    fe = build_feature_extractor(str(tmp_path / "encoder"))
+    assert fe.return_attention_mask and fe.sampling_rate == 16000
+
+
+def test_from_encoder_pretrained_refuses_pickle_only_checkpoints(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    encoder = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config()))
+    encoder.config.save_pretrained(tmp_path)
+    torch.save(encoder.state_dict(), tmp_path / "pytorch_model.bin")  # pickle only, no safetensors
+    with pytest.raises(OSError, match="safetensors"):
+        WavLMForMASPClassification.from_encoder_pretrained(str(tmp_path), num_trainable_layers=2)
