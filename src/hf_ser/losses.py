@@ -22,8 +22,10 @@ from torch import nn
 CCC_EPS = 1e-8
 
 
-def inverse_frequency_class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
-    """Class weights N / (C * n_c) (challenge baseline, paper 002) from a label column.
+def inverse_frequency_class_weights(labels: Sequence[int], num_classes: int | None = None) -> torch.Tensor:
+    """Class weights N / (C * n_c) (challenge baseline, paper 002) from a label column (e.g. `dataset["label"]`).
+
+    `num_classes` defaults to the largest label + 1. Every class must occur at least once.
 
     Example:
         >>> inverse_frequency_class_weights([0, 0, 0, 1], num_classes=2)
@@ -32,8 +34,12 @@ def inverse_frequency_class_weights(labels: Sequence[int], num_classes: int) -> 
     labels = torch.as_tensor(list(labels), dtype=torch.long)
     if labels.numel() == 0:
         raise ValueError("Cannot compute class weights from an empty label column.")
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"Labels must lie in [0, {num_classes}); got range [{labels.min()}, {labels.max()}].")
+        raise ValueError(
+            f"Labels must lie in [0, {num_classes}); got range [{labels.min()}, {labels.max()}]."
+        )
     counts = torch.bincount(labels, minlength=num_classes).to(torch.float32)
     missing = (counts == 0).nonzero().flatten().tolist()
     if missing:
@@ -47,7 +53,8 @@ class FocalLoss(nn.Module):
     With hard labels q is one-hot, giving Lin et al.'s -alpha_y (1 - p_y)^gamma log p_y; with soft labels q is a
     class distribution. gamma = 0 gives (weighted) cross-entropy exactly; `reduction="mean"` divides by the sum of
     the alpha weights of the targets, as `torch.nn.functional.cross_entropy` does, so that identity holds for the
-    mean too.
+    mean too. For soft targets the same denominator is sum_n sum_c alpha_c q_nc (the batch size without alpha); torch's
+    soft-target cross-entropy divides by the batch size instead, so the two differ only when alpha is given.
 
     Args:
         gamma (`float`, defaults to 2.0): focusing parameter.
@@ -60,7 +67,9 @@ class FocalLoss(nn.Module):
         >>> loss = FocalLoss(gamma=2.0)(torch.randn(4, 8), torch.tensor([0, 3, 7, 1]))
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: Sequence[float] | torch.Tensor | None = None, reduction: str = "mean"):
+    def __init__(
+        self, gamma: float = 2.0, alpha: Sequence[float] | torch.Tensor | None = None, reduction: str = "mean"
+    ):
         super().__init__()
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}.")
@@ -73,19 +82,43 @@ class FocalLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         num_classes = log_probs.shape[-1]
+        if logits.dim() != 2:
+            raise ValueError(f"logits must be (batch, classes), got shape {tuple(logits.shape)}.")
         if targets.dim() == log_probs.dim():
+            if targets.shape != log_probs.shape:
+                raise ValueError(
+                    f"Soft targets {tuple(targets.shape)} must match logits {tuple(logits.shape)}."
+                )
             target_dist = targets.to(log_probs.dtype)
         else:
+            if targets.shape != log_probs.shape[:1]:
+                raise ValueError(
+                    f"Targets {tuple(targets.shape)} must be (batch,) class ids for logits {tuple(logits.shape)}."
+                )
+            if targets.numel() and (targets.min() < 0 or targets.max() >= num_classes):
+                raise ValueError(
+                    f"Class ids must lie in [0, {num_classes}); got [{targets.min()}, {targets.max()}]."
+                )
             target_dist = nn.functional.one_hot(targets.long(), num_classes).to(log_probs.dtype)
         class_weights = torch.ones(num_classes, device=logits.device) if self.alpha is None else self.alpha
         class_weights = class_weights.to(log_probs.device, log_probs.dtype)
-        modulating = (1.0 - log_probs.exp()).pow(self.gamma)
+        if class_weights.shape != (num_classes,):
+            raise ValueError(f"alpha has {class_weights.numel()} weights for {num_classes} classes.")
+        # 1 - p as -expm1(log p): exact for confident predictions, where 1 - exp(.) cancels catastrophically.
+        if self.gamma == 0:
+            modulating = torch.ones_like(log_probs)  # avoids 0 ** 0's NaN gradient at p = 1
+        else:
+            # The floor keeps gamma < 1's infinite slope of x ** gamma at x = 0 (p = 1) out of the gradient.
+            one_minus_p = (-torch.expm1(log_probs)).clamp(min=torch.finfo(log_probs.dtype).tiny)
+            modulating = one_minus_p.pow(self.gamma)
         per_sample = -(class_weights * target_dist * modulating * log_probs).sum(dim=-1)
         if self.reduction == "none":
             return per_sample
         if self.reduction == "sum":
             return per_sample.sum()
-        return per_sample.sum() / (target_dist * class_weights).sum().clamp(min=torch.finfo(log_probs.dtype).tiny)
+        return per_sample.sum() / (target_dist * class_weights).sum().clamp(
+            min=torch.finfo(log_probs.dtype).tiny
+        )
 
 
 def concordance_correlation_coefficient(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -121,11 +154,15 @@ class CCCLoss(nn.Module):
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
         self.reduction = reduction
-        self.register_buffer("weights", None if weights is None else torch.as_tensor(weights, dtype=torch.float32))
+        self.register_buffer(
+            "weights", None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        )
 
     def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if predictions.shape != targets.shape:
-            raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape.")
+            raise ValueError(
+                f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape."
+            )
         if predictions.shape[0] < 2:
             raise ValueError("CCC needs at least 2 samples in a batch.")
         loss = 1.0 - concordance_correlation_coefficient(predictions, targets)

@@ -1,0 +1,184 @@
+"""Class-balanced training samplers.
+
+- `ClassBalancedUndersampler`: paper 001 (Interspeech 2025 SER challenge, Task 2 winner), Sec. 3 "Undersampling":
+  with m = min_i |emotion_i|, every epoch draws m clips of each class (without replacement) and shuffles them.
+  The draw is repeated every epoch, so over training the majority classes are still seen in full.
+- `ClassBalancedBatchSampler`: class-balanced batches (the "batch balancing" of the UNICAMP system summarised in
+  paper 002): consecutive groups of `batch_size` indices hold every class equally often (to within one), minority
+  classes being re-cycled; an epoch has as many samples as the dataset.
+
+Both are plain `torch.utils.data.Sampler`s that yield dataset indices. They are global (not rank-aware): under
+`accelerate launch` / `torchrun` every process builds the same sequence from the same seed and accelerate hands
+each process its own batches. Each epoch's draw depends only on `(seed, epoch)`; `Trainer` calls `set_epoch`, so a
+resumed run sees exactly the draws of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def _class_indices(labels: Sequence[int], ignore_index: int | None) -> list[np.ndarray]:
+    labels = np.asarray(list(labels))
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError("labels must be a non-empty 1-D sequence of class ids.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+    keep = labels != ignore_index if ignore_index is not None else np.ones(labels.shape, dtype=bool)
+    classes = np.unique(labels[keep])
+    if classes.size == 0:
+        raise ValueError("No labelled samples to balance.")
+    return [np.flatnonzero(keep & (labels == c)) for c in classes]
+
+
+class _EpochSeededSampler(Sampler[int]):
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self.epoch = 0
+        self._epoch_was_set = False
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draw `__iter__` yields (called by `Trainer` and accelerate)."""
+        self.epoch = int(epoch)
+        self._epoch_was_set = True
+
+    def _generator(self) -> np.random.Generator:
+        # Without set_epoch (a plain DataLoader loop), each new iteration is a new epoch, so draws still change.
+        epoch = self.epoch
+        if not self._epoch_was_set:
+            self.epoch += 1
+        self._epoch_was_set = False
+        return np.random.default_rng([self.seed, epoch])
+
+
+class ClassBalancedUndersampler(_EpochSeededSampler):
+    """Random undersampling to the smallest class, re-drawn every epoch (paper 001, Sec. 3).
+
+    Each epoch yields `num_classes * m` indices in random order, m = the smallest class count (or
+    `samples_per_class`), each class's m clips drawn without replacement.
+
+    Args:
+        labels (`Sequence[int]`): the class id of every training sample (e.g. `dataset["label"]`).
+        samples_per_class (`int`, *optional*): clips per class and epoch; defaults to the smallest class count.
+            Must not exceed it.
+        seed (`int`, defaults to 0): base seed; epoch e uses the stream `(seed, e)`.
+        ignore_index (`int`, *optional*): a label value to leave out (e.g. -1 for clips without a primary emotion).
+
+    Example:
+        >>> sampler = ClassBalancedUndersampler([0, 0, 0, 1, 2, 2], seed=0)
+        >>> len(sampler)  # 3 classes x 1 clip
+        3
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        samples_per_class: int | None = None,
+        seed: int = 0,
+        ignore_index: int | None = None,
+    ):
+        super().__init__(seed)
+        self.class_indices = _class_indices(labels, ignore_index)
+        smallest = min(len(indices) for indices in self.class_indices)
+        if samples_per_class is None:
+            samples_per_class = smallest
+        if not 1 <= samples_per_class <= smallest:
+            raise ValueError(
+                f"samples_per_class must be in [1, {smallest}] (the smallest class count), got {samples_per_class}."
+            )
+        self.samples_per_class = samples_per_class
+
+    def __len__(self) -> int:
+        return self.samples_per_class * len(self.class_indices)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = self._generator()
+        chosen = np.concatenate(
+            [
+                rng.choice(indices, size=self.samples_per_class, replace=False)
+                for indices in self.class_indices
+            ]
+        )
+        yield from rng.permutation(chosen).tolist()
+
+
+class ClassBalancedBatchSampler(_EpochSeededSampler):
+    """Index order in which every consecutive `batch_size` indices are class-balanced.
+
+    Classes are visited in rounds (a fresh random class order per round); each class walks through its own shuffled
+    clips and reshuffles when it runs out, so minority clips repeat more often within an epoch and majority clips
+    less. With `batch_size` a multiple of the number of classes every batch holds each class equally often.
+
+    Pass it as the `sampler` of a `DataLoader` whose `batch_size` equals `batch_size` (the per-device batch size:
+    under multi-process training each process receives whole batches).
+
+    Args:
+        labels (`Sequence[int]`): the class id of every training sample.
+        batch_size (`int`): the per-device batch size.
+        num_samples (`int`, *optional*): indices per epoch; defaults to the number of labelled samples.
+        seed (`int`, defaults to 0): base seed; epoch e uses the stream `(seed, e)`.
+        ignore_index (`int`, *optional*): a label value to leave out.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        batch_size: int,
+        num_samples: int | None = None,
+        seed: int = 0,
+        ignore_index: int | None = None,
+    ):
+        super().__init__(seed)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.class_indices = _class_indices(labels, ignore_index)
+        self.batch_size = batch_size
+        self.num_samples = (
+            sum(len(i) for i in self.class_indices) if num_samples is None else int(num_samples)
+        )
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        rng = self._generator()
+        num_classes = len(self.class_indices)
+        queues = [rng.permutation(indices) for indices in self.class_indices]
+        positions = [0] * num_classes
+        out: list[int] = []
+        order = rng.permutation(num_classes)
+        slot = 0
+        while len(out) < self.num_samples:
+            if slot == num_classes:
+                order, slot = rng.permutation(num_classes), 0
+            c = order[slot]
+            slot += 1
+            if positions[c] == len(queues[c]):
+                queues[c], positions[c] = rng.permutation(self.class_indices[c]), 0
+            out.append(int(queues[c][positions[c]]))
+            positions[c] += 1
+        yield from out
+
+
+def labels_from_dataset(dataset, column: str) -> list[int]:
+    """The integer label column `column` of a `datasets.Dataset` (or any sequence of dicts) as a list."""
+    column_names = getattr(dataset, "column_names", None)
+    if column_names is not None:
+        if column not in column_names:
+            raise ValueError(
+                f"The training dataset has no column {column!r} to balance on (columns: {column_names})."
+            )
+        values = dataset[column]
+    else:
+        values = [example[column] for example in dataset]
+    values = [int(v.item()) if isinstance(v, torch.Tensor) else v for v in values]
+    return list(values)
+
+
+__all__ = ["ClassBalancedUndersampler", "ClassBalancedBatchSampler", "labels_from_dataset"]

@@ -1,0 +1,95 @@
+"""Class-balanced samplers: per-epoch class counts, re-drawing, determinism."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+from hf_ser.sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, labels_from_dataset
+
+# 3 classes: 20, 7 and 4 clips.
+LABELS = [0] * 20 + [1] * 7 + [2] * 4
+
+
+def test_undersampler_draws_min_count_per_class_each_epoch():
+    sampler = ClassBalancedUndersampler(LABELS, seed=3)
+    assert len(sampler) == 12
+    seen_majority: set[int] = set()
+    draws = []
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        indices = list(sampler)
+        assert len(indices) == len(sampler) == len(set(indices))  # no clip twice within an epoch
+        assert Counter(LABELS[i] for i in indices) == {0: 4, 1: 4, 2: 4}
+        seen_majority |= {i for i in indices if LABELS[i] == 0}
+        draws.append(indices)
+    # Re-drawn every epoch: epochs differ and, over epochs, more than one epoch's worth of majority clips is seen.
+    assert len({tuple(sorted(d)) for d in draws}) > 1
+    assert len(seen_majority) > 4
+
+
+def test_undersampler_is_deterministic_per_epoch():
+    a, b = ClassBalancedUndersampler(LABELS, seed=7), ClassBalancedUndersampler(LABELS, seed=7)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    first = list(a)
+    assert first == list(b)
+    a.set_epoch(3)
+    assert list(a) == first  # the same epoch again gives the same draw (what a resumed run relies on)
+    a.set_epoch(4)
+    assert list(a) != first
+
+
+def test_undersampler_without_set_epoch_redraws_each_iteration():
+    sampler = ClassBalancedUndersampler(LABELS, seed=0)
+    assert list(sampler) != list(sampler)
+
+
+def test_undersampler_options_and_errors():
+    sampler = ClassBalancedUndersampler(LABELS + [-1, -1], samples_per_class=2, ignore_index=-1)
+    indices = list(sampler)
+    assert Counter(LABELS[i] for i in indices) == {0: 2, 1: 2, 2: 2}
+    with pytest.raises(ValueError, match="samples_per_class"):
+        ClassBalancedUndersampler(LABELS, samples_per_class=5)
+    with pytest.raises(ValueError, match="integer"):
+        ClassBalancedUndersampler([0.5, 1.5])
+    with pytest.raises(ValueError, match="non-empty"):
+        ClassBalancedUndersampler([])
+
+
+@pytest.mark.parametrize("batch_size", [3, 6])
+def test_balanced_batches_hold_every_class_equally(batch_size):
+    sampler = ClassBalancedBatchSampler(LABELS, batch_size=batch_size, seed=1)
+    sampler.set_epoch(0)
+    assert len(sampler) == len(LABELS)
+    loader = DataLoader(np.arange(len(LABELS)), batch_size=batch_size, sampler=sampler, drop_last=True)
+    for batch in loader:
+        counts = Counter(LABELS[i] for i in batch.tolist())
+        assert counts == {c: batch_size // 3 for c in range(3)}
+
+
+def test_balanced_batches_uneven_batch_size_and_coverage():
+    sampler = ClassBalancedBatchSampler(LABELS, batch_size=4, num_samples=60, seed=2)
+    indices = list(sampler)
+    assert len(indices) == 60
+    for start in range(0, 60, 4):
+        counts = Counter(LABELS[i] for i in indices[start : start + 4])
+        assert max(counts.values()) - min(counts.get(c, 0) for c in range(3)) <= 1
+    # Minority clips are all used, and cycling covers each class's clips before repeating any.
+    assert {i for i in indices if LABELS[i] == 2} == {27, 28, 29, 30}
+    assert Counter(LABELS[i] for i in indices) == {0: 20, 1: 20, 2: 20}
+    with pytest.raises(ValueError, match="batch_size"):
+        ClassBalancedBatchSampler(LABELS, batch_size=0)
+
+
+def test_labels_from_dataset():
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict({"label": [2, 0, 1], "x": [0.0, 1.0, 2.0]})
+    assert labels_from_dataset(dataset, "label") == [2, 0, 1]
+    assert labels_from_dataset([{"label": 1}, {"label": 0}], "label") == [1, 0]
+    with pytest.raises(ValueError, match="no column 'emotion'"):
+        labels_from_dataset(dataset, "emotion")
