@@ -1,0 +1,390 @@
+"""`MultimodalSERForRegression`: speech + text emotional attribute prediction with a gender auxiliary head (paper
+001: Lertpetchpun et al., "Developing a High-performance Framework for Speech Emotion Recognition in Naturalistic
+Conditions Challenge for Emotional Attribute Prediction", Interspeech 2025, Task 2 winner).
+
+Speech branch: WavLM (softmax-weighted sum of all hidden states, fine-tuned) or a frozen Whisper encoder (last
+layer), then 1-D pointwise convolutions (256 channels) and masked mean pooling. Text branch: a frozen RoBERTa over
+the transcript, pooled. Optional speaker embedding. The concatenation feeds three 2-layer MLPs whose sigmoid
+outputs are mapped to the training labels' range (Eq. 2), and a 2-layer gender MLP (Eq. 1, alpha = 1).
+
+This file travels to the Hub with the model (``trust_remote_code``): it imports only torch, transformers and its
+sibling files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from .configuration_multimodal import MultimodalSERConfig
+from .losses import CCCLoss
+from .pooling import MaskedMeanPooling
+
+
+@dataclass
+class MultimodalSEROutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` whose `logits` are the (batch, 3) arousal/valence/dominance predictions on the
+    label scale, plus `aux_logits` of the gender head and the fused `embeddings` fed to the heads."""
+
+    aux_logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+
+
+def two_layer_mlp(input_size: int, hidden_size: int, num_outputs: int, dropout: float) -> nn.Sequential:
+    """Paper 001's downstream model: Linear, ReLU, Dropout, Linear."""
+    return nn.Sequential(
+        nn.Linear(input_size, hidden_size),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden_size, num_outputs),
+    )
+
+
+class PointwiseConvStack(nn.Module):
+    """1-D pointwise (kernel size 1) convolutions over frames, ReLU and dropout between them:
+    (batch, frames, dim) -> (batch, frames, channels)."""
+
+    def __init__(self, input_size: int, channels: int, num_layers: int, dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index in range(num_layers):
+            layers.append(nn.Conv1d(input_size if index == 0 else channels, channels, kernel_size=1))
+            if index < num_layers - 1:
+                layers += [nn.ReLU(), nn.Dropout(dropout)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.layers(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+
+class MultimodalSERPreTrainedModel(PreTrainedModel):
+    config: MultimodalSERConfig
+    config_class = MultimodalSERConfig
+    base_model_prefix = "multimodal_ser"
+    main_input_name = "input_values"
+    input_modalities = ("audio", "text")
+    # The loss is a batch statistic (CCC): Trainer must not rescale it by item counts.
+    accepts_loss_kwargs = False
+    # WavLM has no SDPA path; the encoders pick their own attention implementation.
+    _supports_sdpa = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, MultimodalSERForRegression) and module.layer_weights is not None:
+            init.zeros_(module.layer_weights)  # equal layer weights at the start
+
+
+class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
+    """Speech + text emotional attribute regressor of paper 001 (MM-WavLM, MM-Whisper, and their ablations).
+
+    `forward` returns a [`MultimodalSEROutput`] whose `logits` are (batch, 3) arousal/valence/dominance values in
+    `[config.attribute_min, config.attribute_max]`. The loss is computed when `labels` are given: the sum over the
+    three attributes of 1 - CCC, plus `config.gender_loss_weight` times the gender cross-entropy when `gender` labels
+    are given (paper 001, Eq. 1 with beta = 0: the speaker-prediction term hurt and is not implemented).
+
+    Frozen encoders (the text encoder; Whisper) run without gradients and stay in eval mode during training, so
+    their outputs are deterministic and can be cached once (`hf_ser.cache_embeddings`) and passed back as
+    `text_embeds` / `audio_hidden_states`.
+
+    Example:
+        >>> from hf_ser import MultimodalSERForRegression
+        >>> model = MultimodalSERForRegression.from_encoders_pretrained(  # doctest: +SKIP
+        ...     "microsoft/wavlm-large", "FacebookAI/roberta-large"
+        ... )
+    """
+
+    def __init__(self, config: MultimodalSERConfig):
+        super().__init__(config)
+        audio_config = config.audio_config
+        if config.is_whisper:
+            self.audio_encoder = WhisperEncoder(audio_config)
+            audio_size = audio_config.d_model
+            self.layer_weights = None
+        else:
+            self.audio_encoder = AutoModel.from_config(audio_config)
+            audio_size = audio_config.hidden_size
+            # One weight per hidden state: the input embeddings plus every transformer layer.
+            self.layer_weights = nn.Parameter(torch.zeros(audio_config.num_hidden_layers + 1))
+            # Layer inputs captured by hooks: `output_hidden_states` of transformers 5 is not reliable for WavLM
+            # with an attention mask (it drops one state), so the weighted sum reads the layers directly.
+            self._layer_states: dict[int, torch.Tensor] | None = None
+            for index, layer in enumerate(self.audio_encoder.encoder.layers):
+                layer.register_forward_pre_hook(self._make_layer_hook(index), with_kwargs=True)
+        self.conv = PointwiseConvStack(
+            audio_size, config.conv_hidden_size, config.conv_num_layers, config.dropout
+        )
+        self.pooling = MaskedMeanPooling()
+        fused_size = config.conv_hidden_size
+        if config.use_text:
+            self.text_encoder = AutoModel.from_config(config.text_config, add_pooling_layer=False)
+            fused_size += config.text_config.hidden_size
+        else:
+            self.text_encoder = None
+        fused_size += config.speaker_embedding_size
+        self.attribute_heads = nn.ModuleList(
+            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.dropout)
+            for _ in range(config.num_labels)
+        )
+        self.gender_head = (
+            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.dropout)
+            if config.num_genders
+            else None
+        )
+        self.ccc_loss = CCCLoss(reduction="sum")
+        self.apply_freezing()
+        self.post_init()
+
+    # ----------------------------------------------------------------------------------------------- freezing
+    def frozen_modules(self) -> list[nn.Module]:
+        """Encoders that are frozen as a whole (they run without gradients and in eval mode)."""
+        frozen = []
+        if self.config.freeze_audio_encoder:
+            frozen.append(self.audio_encoder)
+        if self.text_encoder is not None and self.config.freeze_text_encoder:
+            frozen.append(self.text_encoder)
+        return frozen
+
+    def apply_freezing(self) -> None:
+        """Freeze as paper 001 does: text encoder and Whisper frozen, WavLM fine-tuned (its convolutional waveform
+        encoder frozen when `config.freeze_feature_encoder`)."""
+        for module in (self.audio_encoder, self.text_encoder):
+            if module is not None:
+                module.requires_grad_(True)
+        for module in self.frozen_modules():
+            module.requires_grad_(False)
+        if self.config.freeze_feature_encoder and not self.config.is_whisper:
+            self.audio_encoder.feature_extractor.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # Frozen encoders are feature extractors: no dropout, so cached and on-the-fly features agree.
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    # ----------------------------------------------------------------------------------------------- branches
+    def _make_layer_hook(self, index: int):
+        def hook(module, args, kwargs):
+            if self._layer_states is not None:
+                self._layer_states[index] = args[0] if args else kwargs["hidden_states"]
+
+        return hook
+
+    def speech_frames(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The encoder's frame features before the convolutions, and their (batch, frames) validity mask.
+
+        WavLM-style encoders take 16 kHz `input_values` with a sample-level `attention_mask`; Whisper takes log-mel
+        `input_features` (padded to its 30 s window) with a mel-frame-level `attention_mask`."""
+        frozen = self.config.freeze_audio_encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            if self.config.is_whisper:
+                if input_features is None:
+                    raise ValueError(
+                        "A Whisper speech branch needs `input_features` (log-mel, WhisperFeatureExtractor)."
+                    )
+                hidden = self.audio_encoder(input_features).last_hidden_state
+                if attention_mask is None:
+                    return hidden, None
+                lengths = self.audio_encoder._get_feat_extract_output_lengths(attention_mask.sum(-1))
+                frames = torch.arange(hidden.shape[1], device=hidden.device)
+                return hidden, frames[None, :] < lengths[:, None].to(hidden.device)
+            if input_values is None:
+                raise ValueError("A WavLM-style speech branch needs `input_values` (16 kHz waveforms).")
+            self._layer_states = {}
+            try:
+                last = self.audio_encoder(input_values, attention_mask=attention_mask, return_dict=True)
+                states = self._layer_states
+            finally:
+                self._layer_states = None
+        num_layers = len(self.audio_encoder.encoder.layers)
+        # Hidden states as transformers' output_hidden_states used to define them: the input of the first layer,
+        # the outputs of the others, and the final (normalised) last_hidden_state.
+        stacked = torch.stack([states[i] for i in range(num_layers)] + [last.last_hidden_state])
+        weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+        hidden = torch.einsum("l,lbtd->btd", weights, stacked)
+        mask = None
+        if attention_mask is not None:
+            mask = self.audio_encoder._get_feature_vector_attention_mask(hidden.shape[1], attention_mask)
+        return hidden, mask
+
+    def pool_speech(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+        """Pointwise convolutions, then the mean over valid frames: (batch, channels)."""
+        return self.pooling(self.conv(hidden_states), frame_mask)
+
+    def embed_text(
+        self, text_input_ids: torch.Tensor, text_attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The transcript's pooled text embedding (batch, text hidden size) from the (frozen) text encoder."""
+        if self.text_encoder is None:
+            raise ValueError("This model has no text branch (config.use_text=False).")
+        if text_attention_mask is None:
+            text_attention_mask = torch.ones_like(text_input_ids)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_text_encoder):
+            hidden = self.text_encoder(
+                input_ids=text_input_ids, attention_mask=text_attention_mask
+            ).last_hidden_state
+        if self.config.text_pooling == "cls":
+            return hidden[:, 0]
+        return self.pooling(hidden, text_attention_mask.bool())
+
+    def scale_outputs(self, raw: torch.Tensor) -> torch.Tensor:
+        """Eq. 2 of paper 001: sigmoid to [0, 1], then min-max mapped to the training labels' range."""
+        # Read from the config each time (no buffer): the range is data set after construction, and buffers are not
+        # materialised from the checkpoint when the model is built on the meta device.
+        low = torch.tensor(self.config.attribute_min, device=raw.device, dtype=raw.dtype)
+        high = torch.tensor(self.config.attribute_max, device=raw.device, dtype=raw.dtype)
+        return torch.sigmoid(raw) * (high - low) + low
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        text_input_ids: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+        audio_hidden_states: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
+        speaker_embeddings: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        gender: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MultimodalSEROutput | tuple:
+        r"""
+        input_values (`torch.Tensor` of shape `(batch, samples)`, *optional*): 16 kHz waveforms (WavLM branch).
+        attention_mask (`torch.Tensor`, *optional*): validity of `input_values` samples, or of `input_features`
+            mel frames for Whisper.
+        input_features (`torch.Tensor` of shape `(batch, mels, 3000)`, *optional*): log-mel input (Whisper branch).
+        text_input_ids / text_attention_mask (`torch.Tensor` of shape `(batch, tokens)`, *optional*): the tokenized
+            transcript.
+        text_embeds (`torch.Tensor` of shape `(batch, text_hidden)`, *optional*): precomputed (cached) pooled text
+            embeddings, used instead of running the frozen text encoder.
+        audio_hidden_states (`torch.Tensor` of shape `(batch, frames, dim)`, *optional*): precomputed frame features
+            of a frozen speech encoder, with `audio_frame_mask` (batch, frames), used instead of running it.
+        speaker_embeddings (`torch.Tensor` of shape `(batch, speaker_embedding_size)`, *optional*): required when
+            `config.speaker_embedding_size > 0`.
+        labels (`torch.Tensor` of shape `(batch, 3)`, *optional*): arousal, valence, dominance.
+        gender (`torch.Tensor` of shape `(batch,)`, *optional*): gender class ids (-100 = unknown) for the auxiliary
+            loss.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if audio_hidden_states is not None:
+            if not self.config.freeze_audio_encoder:
+                raise ValueError("Cached `audio_hidden_states` only make sense with a frozen speech encoder.")
+            hidden, frame_mask = audio_hidden_states, audio_frame_mask
+        else:
+            hidden, frame_mask = self.speech_frames(input_values, attention_mask, input_features)
+        parts = [self.pool_speech(hidden, None if frame_mask is None else frame_mask.bool())]
+
+        if self.config.use_text:
+            if text_embeds is None:
+                if text_input_ids is None:
+                    raise ValueError(
+                        "This model reads the transcript: pass `text_input_ids` or cached `text_embeds`."
+                    )
+                text_embeds = self.embed_text(text_input_ids, text_attention_mask)
+            parts.append(text_embeds.to(parts[0].dtype))
+        if self.config.speaker_embedding_size:
+            if speaker_embeddings is None:
+                raise ValueError(
+                    f"config.speaker_embedding_size={self.config.speaker_embedding_size}: pass `speaker_embeddings`."
+                )
+            parts.append(speaker_embeddings.to(parts[0].dtype))
+        embeddings = torch.cat(parts, dim=-1)
+
+        raw = torch.cat([head(embeddings) for head in self.attribute_heads], dim=-1)
+        logits = self.scale_outputs(raw)
+        aux_logits = self.gender_head(embeddings) if self.gender_head is not None else None
+
+        loss = None
+        if labels is not None:
+            loss = self.compute_loss(logits, labels, aux_logits, gender)
+
+        if not return_dict:
+            output = (logits, aux_logits, embeddings)
+            return ((loss,) + output) if loss is not None else output
+        return MultimodalSEROutput(loss=loss, logits=logits, aux_logits=aux_logits, embeddings=embeddings)
+
+    def compute_loss(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        aux_logits: torch.Tensor | None = None,
+        gender: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Eq. 1 of paper 001: sum over attributes of (1 - CCC) + alpha * CE(gender) when gender labels are given."""
+        labels = labels.to(logits.device).float().view_as(logits)
+        loss = self.ccc_loss(logits.float(), labels)
+        if gender is not None and aux_logits is not None and self.config.gender_loss_weight:
+            gender = gender.to(aux_logits.device).long().view(-1)
+            if (gender != -100).any():
+                gender_loss = nn.functional.cross_entropy(aux_logits.float(), gender, ignore_index=-100)
+                loss = loss + self.config.gender_loss_weight * gender_loss
+        return loss
+
+    # ----------------------------------------------------------------------------------------------- factory
+    @classmethod
+    def from_encoders_pretrained(
+        cls,
+        audio_name_or_path: str = "microsoft/wavlm-large",
+        text_name_or_path: str | None = "FacebookAI/roberta-large",
+        *,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        **config_kwargs,
+    ) -> MultimodalSERForRegression:
+        """Build the model around pretrained encoders with fresh convolutions and heads.
+
+        `audio_name_or_path` is a WavLM-style model (`"microsoft/wavlm-large"`, MM-WavLM) or a Whisper model
+        (`"openai/whisper-large-v3"`, MM-Whisper: only its encoder is kept); `text_name_or_path` is the text encoder
+        (`"FacebookAI/roberta-large"`), or None for a speech-only model. Weights are read as safetensors only.
+        `config_kwargs` go to [`MultimodalSERConfig`]. Pair it with
+        `hf_ser.MultimodalSERProcessor.from_encoders_pretrained(audio_name_or_path, text_name_or_path)`.
+        """
+        hub = {"revision": revision, "cache_dir": cache_dir}
+        audio_config = AutoConfig.from_pretrained(audio_name_or_path, **hub)
+        text_config = (
+            AutoConfig.from_pretrained(text_name_or_path, **hub).to_dict() if text_name_or_path else None
+        )
+        config_kwargs.setdefault("use_text", text_name_or_path is not None)
+        config = MultimodalSERConfig(
+            audio_config=audio_config.to_dict(), text_config=text_config, **config_kwargs
+        )
+        model = cls(config)
+        audio = AutoModel.from_pretrained(audio_name_or_path, use_safetensors=True, **hub)
+        if config.is_whisper:
+            audio = audio.get_encoder()
+        _load_encoder(model.audio_encoder, audio, audio_name_or_path)
+        del audio
+        if text_name_or_path is not None:
+            text = AutoModel.from_pretrained(
+                text_name_or_path, use_safetensors=True, add_pooling_layer=False, **hub
+            )
+            _load_encoder(model.text_encoder, text, text_name_or_path)
+            del text
+        model.apply_freezing()
+        model.config.name_or_path = audio_name_or_path
+        return model
+
+
+def _load_encoder(target: nn.Module, source: nn.Module, name: str) -> None:
+    missing, _ = target.load_state_dict(source.state_dict(), strict=False)
+    if missing:
+        raise ValueError(f"{name} lacks encoder weights: {missing[:5]} ...")
+
+
+__all__ = ["MultimodalSERForRegression", "MultimodalSERPreTrainedModel", "MultimodalSEROutput"]
