@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 from .audio import AudioError, load_audio, prepare_waveform
+from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
 from .feature_extraction import build_feature_extractor
 from .inference import classify, predict_logits
 from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
+from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
 from .registration import register_auto_classes
 
@@ -20,6 +22,10 @@ __version__ = "0.1.0"
 register_auto_classes()
 
 __all__ = [
+    "MULTIMODAL_ATTRIBUTES",
+    "MultimodalSERConfig",
+    "MultimodalSEROutput",
+    "MultimodalSERForRegression",
     "ATTRIBUTE_LABELS",
     "EMOTION_LABELS",
     "AudioError",

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
+from .configuration_multimodal import MultimodalSERConfig
 from .configuration_wavlm_masp import WavLMMASPConfig
+from .modeling_multimodal import MultimodalSERForRegression
 from .modeling_wavlm_masp import WavLMForMASPClassification
 
 # (config class, model class, Auto classes the model answers to)
 MODELS = [
     (WavLMMASPConfig, WavLMForMASPClassification, (AutoModel, AutoModelForAudioClassification)),
+    # Needs a transcript besides audio, so not an audio classifier: AutoModel and the speech-emotion-regression
+    # pipeline (paper 001).
+    (MultimodalSERConfig, MultimodalSERForRegression, (AutoModel,)),
 ]
 
 
@@ -21,4 +26,7 @@ def register_auto_classes() -> None:
             auto_class.register(config_class, model_class, exist_ok=True)
         # Saving copies the code files, so the saved model also loads with trust_remote_code and no hf_ser.
         config_class.register_for_auto_class()
-        model_class.register_for_auto_class("AutoModelForAudioClassification")
+        model_class.register_for_auto_class(auto_classes[-1].__name__)
+    from .pipelines import register_pipelines  # after the models: the pipeline module imports them
+
+    register_pipelines()
