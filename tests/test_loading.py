@@ -60,7 +60,8 @@ def test_saved_folder_has_safetensors_code_and_complete_auto_map(saved_model):
     path, _ = saved_model
     names = {p.name for p in path.iterdir()}
     assert {"model.safetensors", "config.json", "preprocessor_config.json"} <= names
-    assert {"configuration_wavlm_masp.py", "modeling_wavlm_masp.py", "pooling.py", "losses.py"} <= names
+    code_files = {"configuration_wavlm_masp.py", "modeling_wavlm_masp.py", "pooling.py", "losses.py", "wavlm_sdpa_attention.py"}
+    assert code_files <= names
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in names)
     auto_map = json.loads((path / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForAudioClassification"}

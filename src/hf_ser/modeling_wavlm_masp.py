@@ -19,6 +19,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .configuration_wavlm_masp import WavLMMASPConfig
 from .losses import CCCLoss, FocalLoss
 from .pooling import AttentiveStatisticsPooling, MaskedMeanPooling, MultiLayerStatisticsPooling
+from .wavlm_sdpa_attention import set_sdpa_enabled, use_sdpa_attention
 
 
 @dataclass
@@ -96,6 +97,9 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
     def __init__(self, config: WavLMMASPConfig):
         super().__init__(config)
         self.encoder = AutoModel.from_config(config.encoder_config)
+        self.uses_sdpa = config.encoder_config.model_type == "wavlm" and config.wavlm_attention == "sdpa"
+        if self.uses_sdpa:
+            use_sdpa_attention(self.encoder)
         hidden_size = config.encoder_config.hidden_size
         num_layers = config.encoder_config.num_hidden_layers
         if config.pooling == "masp":
@@ -197,6 +201,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         multi_layer = self.config.pooling == "masp"
         self._layer_outputs = {} if multi_layer else None
+        if self.uses_sdpa and output_attentions:
+            set_sdpa_enabled(self.encoder, False)  # SDPA returns no attention weights
         try:
             outputs = self.encoder(
                 input_values,
@@ -208,6 +214,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             layer_outputs = self._layer_outputs
         finally:
             self._layer_outputs = None
+            if self.uses_sdpa and output_attentions:
+                set_sdpa_enabled(self.encoder, True)
 
         last_hidden = outputs.last_hidden_state
         frame_mask = self.frame_mask(last_hidden.shape[1], attention_mask)
