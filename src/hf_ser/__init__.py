@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from .audio import AudioError, load_audio, prepare_waveform
 from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
+from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
 from .feature_extraction import build_feature_extractor
 from .inference import classify, predict_logits
 from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
 from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
+from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
 from .registration import register_auto_classes
 
@@ -31,12 +33,16 @@ __all__ = [
     "AudioError",
     "CCCLoss",
     "FocalLoss",
+    "MultiViewSERConfig",
+    "MultiViewSERForRegression",
+    "MultiViewSEROutput",
     "SERClassifierOutput",
     "WavLMForMASPClassification",
     "WavLMMASPConfig",
     "build_feature_extractor",
     "classify",
     "concordance_correlation_coefficient",
+    "extract_view_embeddings",
     "inverse_frequency_class_weights",
     "load_audio",
     "predict_logits",

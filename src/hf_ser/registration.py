@@ -5,13 +5,17 @@ from __future__ import annotations
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from .configuration_multimodal import MultimodalSERConfig
+from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import WavLMMASPConfig
 from .modeling_multimodal import MultimodalSERForRegression
+from .modeling_multiview import MultiViewSERForRegression
 from .modeling_wavlm_masp import WavLMForMASPClassification
 
 # (config class, model class, Auto classes the model answers to)
 MODELS = [
     (WavLMMASPConfig, WavLMForMASPClassification, (AutoModel, AutoModelForAudioClassification)),
+    # Reads cached per-view embeddings, not audio: AutoModel only (paper 003).
+    (MultiViewSERConfig, MultiViewSERForRegression, (AutoModel,)),
     # Needs a transcript besides audio, so not an audio classifier: AutoModel and the speech-emotion-regression
     # pipeline (paper 001).
     (MultimodalSERConfig, MultimodalSERForRegression, (AutoModel,)),
