@@ -60,7 +60,9 @@ class SpeechEmotionRegressionPipeline(Pipeline):
             )
         if self.uses_text and self.tokenizer is None:
             raise ValueError("This model reads transcripts but no tokenizer was found; pass `tokenizer=`.")
-        self.multimodal_processor = MultimodalSERProcessor(self.feature_extractor, self.tokenizer)
+        self.multimodal_processor = (
+            MultimodalSERProcessor(self.feature_extractor, self.tokenizer) if self.uses_text else None
+        )
 
     # ----------------------------------------------------------------------------------------------- ASR
     @property
@@ -114,9 +116,18 @@ class SpeechEmotionRegressionPipeline(Pipeline):
         transcript = transcript if transcript is not None else given
         if self.uses_text and transcript is None:
             transcript = self.transcribe(waveform)
-        model_inputs = self.multimodal_processor(
-            audio=[waveform], text=[transcript] if self.uses_text else None, return_tensors="pt"
-        )
+        if self.multimodal_processor is not None:
+            model_inputs = self.multimodal_processor(audio=[waveform], text=[transcript], return_tensors="pt")
+        else:
+            # Whisper encoders take a fixed window; waveform encoders take the clip as it is.
+            whisper = type(self.feature_extractor).__name__.startswith("Whisper")
+            model_inputs = self.feature_extractor(
+                [waveform],
+                sampling_rate=SAMPLING_RATE,
+                padding="max_length" if whisper else True,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
         dtype = self.model.dtype
         model_inputs = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model_inputs.items()}
         model_inputs["transcript"] = transcript
