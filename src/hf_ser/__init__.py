@@ -11,9 +11,11 @@ from .audio import AudioError, load_audio, prepare_waveform
 from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
 from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
+from .data import MSPPodcast, load_msp_podcast
 from .feature_extraction import build_feature_extractor
 from .inference import classify, predict_logits
 from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
+from .metrics import load_metric
 from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
 from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
@@ -33,6 +35,7 @@ __all__ = [
     "AudioError",
     "CCCLoss",
     "FocalLoss",
+    "MSPPodcast",
     "MultiViewSERConfig",
     "MultiViewSERForRegression",
     "MultiViewSEROutput",
@@ -45,6 +48,8 @@ __all__ = [
     "extract_view_embeddings",
     "inverse_frequency_class_weights",
     "load_audio",
+    "load_metric",
+    "load_msp_podcast",
     "predict_logits",
     "prepare_waveform",
     "register_auto_classes",
