@@ -283,8 +283,9 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if audio_hidden_states is not None:
-            if not self.config.freeze_audio_encoder:
-                raise ValueError("Cached `audio_hidden_states` only make sense with a frozen speech encoder.")
+            if not (self.config.is_whisper and self.config.freeze_audio_encoder):
+                # A WavLM layer sum has trainable weights: its output cannot be computed ahead of training.
+                raise ValueError("Cached `audio_hidden_states` need a frozen Whisper speech encoder.")
             hidden, frame_mask = audio_hidden_states, audio_frame_mask
         else:
             hidden, frame_mask = self.speech_frames(input_values, attention_mask, input_features)
