@@ -11,6 +11,7 @@ returns `None` on failure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import platform
@@ -283,27 +284,31 @@ def write_model_card(path: str | Path, card_data: CardData, model_or_config=None
         return None
 
 
+def _plain(value: Any) -> Any:
+    """Enums to their values, anything else that YAML/Jinja would not show plainly to a string."""
+    value = getattr(value, "value", value)
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
 def _training_args_diff(args) -> dict[str, Any]:
-    """TrainingArguments fields whose value differs from a default instance (paths and logging excluded)."""
-    skip = {
-        "output_dir",
-        "logging_dir",
-        "run_name",
-        "hub_token",
-        "push_to_hub_token",
-        "hub_model_id",
-        "report_to",
-    }
-    try:
-        defaults = type(args)(output_dir=args.output_dir).to_dict()
-    except Exception:  # noqa: BLE001 - subclasses with required fields: record everything instead
-        defaults = {}
+    """TrainingArguments fields whose value differs from the dataclass default (paths, logging and tokens left
+    out). Defaults are read from the field declarations: instantiating a second `TrainingArguments` would reset
+    accelerate's shared state under the running Trainer."""
+    skip = {"output_dir", "logging_dir", "run_name", "hub_model_id", "report_to"}
     changed = {}
-    for key, value in args.to_dict().items():
-        if key in skip or "token" in key or key.startswith("_"):
+    for spec in dataclasses.fields(args):
+        name = spec.name
+        if name in skip or "token" in name or name.startswith("_") or not spec.init:
             continue
-        if key not in defaults or defaults[key] != value:
-            changed[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+        if spec.default is not dataclasses.MISSING:
+            default = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(args, name, None)
+        if default is dataclasses.MISSING or _plain(value) != _plain(default):
+            changed[name] = _plain(value)
     return changed
 
 
