@@ -71,7 +71,7 @@ def member_probabilities(folder, waves):
 
 def test_classification_ensemble_combines_members_and_round_trips(classifiers, tmp_path):
     folders = [classifiers / f"clf{seed}" for seed in (0, 1, 2)]
-    waves = [tone(0.5 + 0.2 * i, freq=120 + 60 * i, seed=i) for i in range(4)]
+    waves = [tone(0.3 + 0.1 * i, freq=120 + 60 * i, seed=i) for i in range(3)]
     probs = [member_probabilities(folder, waves) for folder in folders]
 
     ensemble = SEREnsemble(folders)
@@ -96,7 +96,7 @@ def test_regression_ensemble_averages_the_members_pipelines(tmp_path):
     for seed in (0, 1):
         save_tiny_multimodal(tmp_path / f"mm{seed}", seed=seed)
         folders.append(tmp_path / f"mm{seed}")
-    waves = [tone(0.6, seed=5), tone(0.9, freq=260, seed=6)]
+    waves = [tone(0.4, seed=5), tone(0.6, freq=260, seed=6)]
     texts = ["i am so happy", "this is not good"]
     ensemble = SEREnsemble(folders, weights=[1, 1])
     assert ensemble.method == "mean" and ensemble.labels == ["arousal", "valence", "dominance"]
@@ -104,7 +104,10 @@ def test_regression_ensemble_averages_the_members_pipelines(tmp_path):
     for folder in folders:
         regressor = pipeline("speech-emotion-regression", model=str(folder))
         singles.append(
-            [[regressor(w, transcript=t)[k] for k in ensemble.labels] for w, t in zip(waves, texts)]
+            [
+                [regressor(w, transcript=t)[k] for k in ensemble.labels]
+                for w, t in zip(waves, texts, strict=True)
+            ]
         )
     np.testing.assert_allclose(ensemble.predict(waves, texts), np.mean(singles, axis=0), atol=1e-6)
     linked = SEREnsemble.from_pretrained(ensemble.save_pretrained(tmp_path / "ens", copy_members=False))
