@@ -64,8 +64,9 @@ def test_undersampler_options_and_errors():
 def test_balanced_batches_hold_every_class_equally(batch_size):
     sampler = ClassBalancedBatchSampler(LABELS, batch_size=batch_size, seed=1)
     sampler.set_epoch(0)
-    assert len(sampler) == len(LABELS)
-    loader = DataLoader(np.arange(len(LABELS)), batch_size=batch_size, sampler=sampler, drop_last=True)
+    assert len(sampler) == -(-len(LABELS) // batch_size) * batch_size  # whole batches covering the dataset
+    loader = DataLoader(np.arange(len(LABELS)), batch_size=batch_size, sampler=sampler)
+    assert len(loader) == len(sampler) // batch_size
     for batch in loader:
         counts = Counter(LABELS[i] for i in batch.tolist())
         assert counts == {c: batch_size // 3 for c in range(3)}

@@ -5,7 +5,7 @@
   The draw is repeated every epoch, so over training the majority classes are still seen in full.
 - `ClassBalancedBatchSampler`: class-balanced batches (the "batch balancing" of the UNICAMP system summarised in
   paper 002): consecutive groups of `batch_size` indices hold every class equally often (to within one), minority
-  classes being re-cycled; an epoch has as many samples as the dataset.
+  classes being re-cycled; an epoch has as many samples as the dataset (rounded up to whole batches).
 
 Both are plain `torch.utils.data.Sampler`s that yield dataset indices. They are global (not rank-aware): under
 `accelerate launch` / `torchrun` every process builds the same sequence from the same seed and accelerate hands
@@ -119,7 +119,8 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
     Args:
         labels (`Sequence[int]`): the class id of every training sample.
         batch_size (`int`): the per-device batch size.
-        num_samples (`int`, *optional*): indices per epoch; defaults to the number of labelled samples.
+        num_samples (`int`, *optional*): indices per epoch; defaults to the number of labelled samples rounded up to
+            a multiple of `batch_size`.
         seed (`int`, defaults to 0): base seed; epoch e uses the stream `(seed, e)`.
         ignore_index (`int`, *optional*): a label value to leave out.
     """
@@ -137,9 +138,11 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.class_indices = _class_indices(labels, ignore_index)
         self.batch_size = batch_size
-        self.num_samples = (
-            sum(len(i) for i in self.class_indices) if num_samples is None else int(num_samples)
-        )
+        if num_samples is None:
+            # Rounded up to whole batches, so that the last batch is balanced too.
+            labelled = sum(len(i) for i in self.class_indices)
+            num_samples = -(-labelled // batch_size) * batch_size
+        self.num_samples = int(num_samples)
         if self.num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
 
