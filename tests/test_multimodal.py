@@ -330,3 +330,18 @@ def test_saved_model_loads_with_auto_model_and_with_remote_code(tmp_path):
     remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert remote["module"].startswith("transformers_modules.")
     np.testing.assert_allclose(remote["logits"], expected.numpy(), atol=1e-5)
+
+
+def test_gender_term_is_counted_once_with_plain_trainer_names_and_with_the_ccc_loss_trainer(tmp_path):
+    trainer_module = pytest.importorskip("hf_ser.trainer")
+    model = tiny_multimodal_model().eval()
+    gender = torch.tensor([0, 1, 1, 0])
+    batch = batch_for(tiny_processor(), waves(), TEXTS, labels=LABELS)
+    with torch.no_grad():
+        expected = model(**batch, gender=gender).loss
+        # `aux_labels` is accepted as the gender ids when a plain Trainer passes them through.
+        torch.testing.assert_close(model(**batch, aux_labels=gender).loss, expected)
+        args = trainer_module.SERTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+        trainer = trainer_module.CCCLossTrainer(model=model, args=args)
+        # CCCLossTrainer pops labels and aux_labels and adds alpha * CE itself: same total, no double count.
+        torch.testing.assert_close(trainer.compute_loss(model, {**batch, "aux_labels": gender}), expected)

@@ -279,9 +279,13 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             `config.speaker_embedding_size > 0`.
         labels (`torch.Tensor` of shape `(batch, 3)`, *optional*): arousal, valence, dominance.
         gender (`torch.Tensor` of shape `(batch,)`, *optional*): gender class ids (-100 = unknown) for the auxiliary
-            loss.
+            loss (also accepted as `aux_labels`).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if gender is None:
+            # hf_ser's collators may name the gender ids `aux_labels` (hf_ser.trainer's convention, which pops them
+            # and adds the term itself, so they only reach here with a plain Trainer).
+            gender = kwargs.pop("aux_labels", None)
         if audio_hidden_states is not None:
             if not (self.config.is_whisper and self.config.freeze_audio_encoder):
                 # A WavLM layer sum has trainable weights: its output cannot be computed ahead of training.

@@ -5,7 +5,7 @@ turns dataset rows (audio, transcript, attributes, gender, cached embeddings) in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,8 @@ class MultimodalDataCollator:
         text_embeds_column / audio_embeds_column (`str`, *optional*): columns of cached frozen-encoder outputs
             (`hf_ser.cache_embeddings`): pooled text vectors, or (frames, dim) Whisper frame features.
         max_duration_s (`float`, defaults to 15.0), random_crop (`bool`, defaults to `False`), seed (`int`).
+        gender_key (`str`, defaults to `"gender"`): batch key of the gender ids. The model's forward adds the gender
+            term for `"gender"` (plain `Trainer`); `hf_ser.CCCLossTrainer` adds it itself from `"aux_labels"`.
     """
 
     processor: MultimodalSERProcessor
@@ -123,11 +125,16 @@ class MultimodalDataCollator:
     max_duration_s: float = 15.0
     random_crop: bool = False
     seed: int = 0
+    gender_key: str = "gender"
 
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
         if self.gender2id is None:
             self.gender2id = {"Female": 0, "Male": 1}
+
+    def for_eval(self) -> MultimodalDataCollator:
+        """The same collator with deterministic (leading) crops, used by hf_ser's trainers for evaluation."""
+        return replace(self, random_crop=False)
 
     def _waveform(self, audio: Any) -> np.ndarray:
         if isinstance(audio, dict):
@@ -190,7 +197,7 @@ class MultimodalDataCollator:
                 [[row[c] for c in self.label_columns] for row in rows], dtype=torch.float32
             )
         if self.gender_column is not None and self.gender_column in rows[0]:
-            batch["gender"] = torch.tensor([self._gender_id(row[self.gender_column]) for row in rows])
+            batch[self.gender_key] = torch.tensor([self._gender_id(row[self.gender_column]) for row in rows])
         return batch
 
 
