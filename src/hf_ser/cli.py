@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--pooling", choices=("frames", "mean"), default="frames", help="CKA samples.")
     analyze.add_argument("--threshold", type=float, default=0.6, help="Cosine-distance threshold (mismatch).")
     analyze.add_argument("--max-seconds", type=float, default=10.0, help="Crop each clip to this length.")
+
+    from .hub import add_cli_commands
+
+    add_cli_commands(commands)  # push, push-space
     return parser
 
 
@@ -39,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         models = (args.model_a, args.model_b)
         run_analysis(args.kind, *models, args.audio, args.output_dir, max_seconds=args.max_seconds, **options)
         print(f"Wrote the {args.kind} plot and table to {args.output_dir}")
+    elif args.command in ("push", "push-space"):
+        from .hub import run_cli
+
+        return run_cli(args)
     return 0
 
 

@@ -284,11 +284,68 @@ def push_space(
     return commit
 
 
+def add_cli_commands(commands) -> None:
+    """Add `push` and `push-space` to the `hf-ser` sub-command parser.
+
+    There is deliberately no `--token` option (command lines end up in shell histories and process lists): the
+    token comes from `HF_TOKEN` or `hf auth login`."""
+    push = commands.add_parser(
+        "push", help="Publish a saved model (weights, config, code, feature extractor, card) to the Hub."
+    )
+    push.add_argument("model_dir", help="Folder written by save_pretrained (safetensors).")
+    push.add_argument("repo_id", help="Target repository, org/name.")
+    push.add_argument(
+        "--eval-results", default=None, help='JSON file {"test": {"f1_macro": ..., ...}} for the card.'
+    )
+    push.add_argument("--space-id", default=None, help="A Space that demos the model, linked from the card.")
+    push.add_argument("--license", default="apache-2.0", help="License of the weights (card metadata).")
+    push.add_argument("--private", action="store_true", help="Create the repository as private.")
+    push.add_argument("--revision", default=None, help="Branch to commit to.")
+    push.add_argument("--commit-message", default="Upload hf_ser model")
+
+    space = commands.add_parser("push-space", help="Publish the Gradio demo (space_app/) as a Hub Space.")
+    space.add_argument("repo_id", help="Target Space, org/name.")
+    space.add_argument("--model", required=True, help="Model repository the Space shows (sets HF_SER_MODEL).")
+    space.add_argument(
+        "--app-dir", default=None, help="The Space folder (default: space_app/ of the checkout)."
+    )
+    space.add_argument("--private", action="store_true", help="Create the Space as private.")
+
+
+def run_cli(args) -> int:
+    """Run `hf-ser push` / `hf-ser push-space` from parsed arguments."""
+    if args.command == "push":
+        card = CardData(license=args.license, space_id=args.space_id)
+        if args.eval_results:
+            results = json.loads(Path(args.eval_results).read_text())
+            if not isinstance(results, dict) or not all(isinstance(v, dict) for v in results.values()):
+                raise PublishError(f"{args.eval_results} must map test-set names to metric dicts.")
+            for dataset, metrics in results.items():
+                card.add_eval_results(dataset, metrics)
+        commit = push_to_hub(
+            args.model_dir,
+            args.repo_id,
+            card_data=card,
+            private=args.private or None,
+            revision=args.revision,
+            commit_message=args.commit_message,
+        )
+        print(f"Pushed {args.model_dir} to {args.repo_id}: {commit.commit_url}")
+    elif args.command == "push-space":
+        commit = push_space(
+            args.repo_id, model_id=args.model, app_dir=args.app_dir, private=args.private or None
+        )
+        print(f"Pushed the Space {args.repo_id} (model {args.model}): {commit.commit_url}")
+    return 0
+
+
 __all__ = [
     "PublishError",
+    "add_cli_commands",
     "complete_code_files",
     "prepare_model_folder",
     "prepare_space_folder",
     "push_space",
     "push_to_hub",
+    "run_cli",
 ]
