@@ -13,9 +13,11 @@ from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
 from .data import MSPPodcast, load_msp_podcast
 from .feature_extraction import build_feature_extractor
+from .hub import push_space, push_to_hub
 from .inference import classify, predict_logits
 from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
 from .metrics import load_metric
+from .model_card import CardData, ModelCardCallback
 from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
 from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
@@ -33,9 +35,11 @@ __all__ = [
     "ATTRIBUTE_LABELS",
     "EMOTION_LABELS",
     "AudioError",
+    "CardData",
     "CCCLoss",
     "FocalLoss",
     "MSPPodcast",
+    "ModelCardCallback",
     "MultiViewSERConfig",
     "MultiViewSERForRegression",
     "MultiViewSEROutput",
@@ -52,5 +56,7 @@ __all__ = [
     "load_msp_podcast",
     "predict_logits",
     "prepare_waveform",
+    "push_space",
+    "push_to_hub",
     "register_auto_classes",
 ]
