@@ -233,3 +233,15 @@ def test_unlisted_test3_audio_and_cache_refresh(corpus, tmp_path):
     assert "MSP-PODCAST_test3_9999.wav" in second["test3"]["file"]
     assert len(second["test3"]) == len(first["test3"]) + 1
     assert 0 not in second["train"]["label"] and 0 in first["train"]["label"]
+
+
+def test_preparation_never_decodes_audio(corpus, tmp_path):
+    """Examples carry paths, decoded on access: preparing reads no samples (a 120k-clip corpus stays out of memory)."""
+    victim = consensus_rows(corpus)[0]["FileName"]
+    (corpus / "Audios" / victim).write_bytes(b"not a wav file at all")
+    dataset = load_msp_podcast(corpus, cache_dir=tmp_path / "cache")
+    index = dataset["train"]["file"].index(victim)
+    assert dataset["train"].data.column("audio")[index]["bytes"].as_py() is None  # stored as a path only
+    assert dataset["train"].data.column("audio")[index]["path"].as_py().endswith(victim)
+    with pytest.raises(Exception):  # noqa: B017 - the decoder's own error type; what matters is that it is lazy
+        dataset["train"][index]["audio"].get_all_samples()

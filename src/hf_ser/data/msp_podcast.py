@@ -475,15 +475,25 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, rows: list[dict], root: str):
-        root = Path(root)
+        # Plain strings and one directory listing: this loop runs once per clip (120k+ in the corpus).
+        audio_dir = os.path.join(root, "Audios")
+        transcript_dir = os.path.join(root, "Transcripts")
+        transcripts = set()
+        if os.path.isdir(transcript_dir):
+            with os.scandir(transcript_dir) as entries:
+                transcripts = {entry.name for entry in entries}
         for row in rows:
-            transcript_path = root / "Transcripts" / f"{Path(row['file']).stem}.txt"
+            name = os.path.splitext(row["file"])[0] + ".txt"
             transcript = None
-            if transcript_path.is_file():
-                lines = transcript_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if name in transcripts:
+                with open(os.path.join(transcript_dir, name), encoding="utf-8", errors="replace") as handle:
+                    lines = handle.read().splitlines()
                 transcript = " ".join(strip_transcript_prefix(line) for line in lines if line.strip()) or None
             # A path, not samples: datasets.Audio stores it and decodes on access.
-            yield row["file"], {**row, "audio": str(root / "Audios" / row["file"]), "transcript": transcript}
+            yield (
+                row["file"],
+                {**row, "audio": os.path.join(audio_dir, row["file"]), "transcript": transcript},
+            )
 
 
 def corpus_signature(data_dir: str | os.PathLike, soft_labels: bool = False) -> str:
