@@ -59,8 +59,15 @@ def load_model(model_id: str):
     """The model and its feature extractor (cached: one load per process)."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    model = AutoModelForAudioClassification.from_pretrained(model_id).eval()
-    feature_extractor = AutoFeatureExtractor.from_pretrained(model_id)
+    try:
+        model = AutoModelForAudioClassification.from_pretrained(model_id).eval()
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_id)
+    except (OSError, ValueError) as error:
+        hint = " (the default is a placeholder)" if model_id == DEFAULT_MODEL else ""
+        raise RuntimeError(
+            f"Cannot load the model {model_id!r}{hint}: {error}. Set the environment variable (Space variable) "
+            "HF_SER_MODEL to a published hf_ser model id or a local model folder."
+        ) from error
     return model, feature_extractor
 
 
@@ -208,7 +215,8 @@ def build_demo(model_id: str | None = None, examples_dir: str | Path | None = No
     regression = is_regression(model)
     examples_dir = Path(examples_dir or Path(tempfile.gettempdir()) / "hf_ser_space_examples")
 
-    with gr.Blocks(title="Speech emotion recognition (hf_ser)") as demo:
+    # Uploaded recordings are deleted from the server's cache within two hours.
+    with gr.Blocks(title="Speech emotion recognition (hf_ser)", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# Speech emotion recognition\n"
             f"Model: `{model_id}`. Upload or record English speech (up to {MAX_SECONDS / 60:.0f} min, "
@@ -229,8 +237,13 @@ def build_demo(model_id: str | None = None, examples_dir: str | Path | None = No
                     visible=not regression,
                     elem_id="probabilities",
                 )
+                names = [model.config.id2label[i] for i in range(model.config.num_labels)]
                 attributes = gr.BarPlot(
-                    x="attribute", y="value", label="Arousal, valence, dominance", visible=regression
+                    x="attribute",
+                    y="value",
+                    sort=names if regression else None,  # arousal, valence, dominance, not alphabetical
+                    label="Arousal, valence, dominance",
+                    visible=regression,
                 )
         timeline = gr.LinePlot(
             x="time (s)",

@@ -265,3 +265,21 @@ def test_browser_shows_an_error_without_audio(server, browser, artifacts_dir):
     page.wait_for_timeout(300)  # let the toast finish sliding in
     page.screenshot(path=str(artifacts_dir / "space_app_error.png"))
     page.close()
+
+
+def test_missing_model_gives_a_clear_message(app, tmp_path):
+    with pytest.raises(RuntimeError, match="HF_SER_MODEL"):
+        app.load_model(str(tmp_path / "no-model-here"))
+
+
+def test_browser_example_can_be_analysed(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.get_by_text("excited.wav").click()
+    page.locator("audio, .waveform-container, [data-testid=waveform-Speech]").first.wait_for(
+        state="attached", timeout=30_000
+    )
+    page.get_by_role("button", name="Analyze").click()
+    page.locator("#summary").get_by_text("Most likely").wait_for(timeout=60_000)
+    assert "whole recording" in page.locator("#summary").inner_text()
+    page.close()
