@@ -245,3 +245,31 @@ def test_preparation_never_decodes_audio(corpus, tmp_path):
     assert dataset["train"].data.column("audio")[index]["path"].as_py().endswith(victim)
     with pytest.raises(Exception):  # noqa: B017 - the decoder's own error type; what matters is that it is lazy
         dataset["train"][index]["audio"].get_all_samples()
+
+
+def test_primary_label_normalisation():
+    assert normalise_primary(" happy ") == "Happy"
+    assert normalise_primary("Anger") == "Angry"
+    assert normalise_primary("Other-Dissapointed") == "Other"
+    assert normalise_primary("Dissapointed") == "Other"  # names no class: an Other vote
+    assert normalise_primary("  ") is None
+
+
+def test_soft_labels_from_columnar_detailed_file(corpus, tmp_path):
+    """Some releases spell the annotations out in columns (EmoClass_Major, ...): both layouts give the same votes."""
+    quoted = load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "cache")
+    with open(corpus / "Labels" / "labels_detailed.csv", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    with open(corpus / "Labels" / "labels_detailed.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["FileName", "Worker", "EmoClass_Major", "EmoClass_Second", "EmoAct", "EmoVal", "EmoDom"]
+        )
+        for file_name, annotation in rows:
+            worker, primary, secondary, arousal, valence, dominance = [
+                p.strip() for p in annotation.split(";")
+            ][:6]
+            writer.writerow([file_name, worker, primary, secondary, arousal[2:], valence[2:], dominance[2:]])
+    columnar = load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "fresh-cache")
+    assert columnar["train"]["soft_label"] == quoted["train"]["soft_label"]
+    assert quoted["train"]["soft_label"][0] is not None
