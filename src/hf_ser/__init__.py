@@ -12,6 +12,8 @@ from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
 from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
 from .data import MSPPodcast, load_msp_podcast
+from .embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
+from .ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
 from .feature_extraction import build_feature_extractor
 from .hub import push_space, push_to_hub
 from .inference import classify, predict_logits
@@ -21,6 +23,8 @@ from .model_card import CardData, ModelCardCallback
 from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
 from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
+from .pipelines import SpeechEmotionRegressionPipeline
+from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
 from .registration import register_auto_classes
 
 __version__ = "0.1.0"
@@ -32,6 +36,16 @@ __all__ = [
     "MultimodalSERConfig",
     "MultimodalSEROutput",
     "MultimodalSERForRegression",
+    "MultimodalSERProcessor",
+    "MultimodalDataCollator",
+    "SEREnsemble",
+    "SpeechFrameEmbedder",
+    "TextEmbedder",
+    "average_predictions",
+    "average_probabilities",
+    "cache_embeddings",
+    "plurality_vote",
+    "SpeechEmotionRegressionPipeline",
     "ATTRIBUTE_LABELS",
     "EMOTION_LABELS",
     "AudioError",
