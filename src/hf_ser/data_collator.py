@@ -37,7 +37,9 @@ class AudioDataCollator:
             clips. 12 s as in the challenge baseline (paper 002); paper 001 uses 15 s.
         random_crop (`bool`, defaults to `True`): crop long clips at a random offset (drawn from torch's global
             RNG, which `Trainer` seeds and restores on resume); `False` takes the centre. [`for_eval`] returns the
-            deterministic copy that the hf_ser trainers use for evaluation and prediction.
+            deterministic copy that the hf_ser trainers use for evaluation and prediction. On resuming from a
+            checkpoint, `Trainer` restores the RNG after fetching the first batch, so that batch's crops differ
+            from the uninterrupted run's; everything after follows the restored state.
         label_columns (`Sequence[str]`, *optional*, defaults to `("label",)`): one integer column gives `labels`
             of shape `(batch,)` (class ids); one float column gives `(batch,)` floats; several columns (e.g.
             `("arousal", "valence", "dominance")`) give `(batch, len(label_columns))` floats. Rows without these

@@ -1,0 +1,359 @@
+"""Thin `transformers.Trainer` subclasses for speech emotion recognition.
+
+- `FocalLossTrainer`: categorical emotions with focal loss (paper 000) or, with `focal_gamma=0`, (weighted)
+  cross-entropy (paper 002's baseline, inverse-frequency weights N / (C * n_c)).
+- `CCCLossTrainer`: emotional attributes with 1 - CCC summed over arousal, valence and dominance (papers 001, 002).
+- `SERTrainingArguments`: `TrainingArguments` plus class-balanced sampling (paper 001's per-epoch undersampling or
+  balanced batches) and the weight of an auxiliary loss (paper 001's gender head, Eq. 1, alpha = 1).
+- `classification_metrics`, `attribute_metrics`, `balanced_attribute_metrics`: `compute_metrics` builders for
+  model selection on the development set's macro-F1 / mean CCC (the challenge metrics, paper 002) and paper 001's
+  balanced-subset CCC.
+
+The trainers compute the loss from the model's `logits` themselves, so they work with any model that returns
+logits (hf_ser's and plain transformers audio classifiers); the model's own configured loss is not used. They
+override only `compute_loss` (v5 signature), the training sampler, and the evaluation collator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import EvalPrediction, Trainer, TrainingArguments
+
+from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
+from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, labels_from_dataset
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_CHOICES = ("none", "undersample", "balanced_batches")
+
+
+@dataclass
+class SERTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the SER training options of papers 000-002. Only adds fields.
+
+    Args:
+        sampling (`str`, defaults to `"none"`): `"undersample"`: each epoch draws min-class-count clips per class,
+            re-drawn every epoch (paper 001, Sec. 3); `"balanced_batches"`: every batch holds each class equally
+            often (the batch balancing surveyed in paper 002); `"none"`: the usual random order.
+        class_label_column (`str`, defaults to `"label"`): the dataset column with primary-emotion class ids, used
+            by the balanced samplers and by `class_weights="inverse_frequency"`. For attribute training on
+            MSP-Podcast's `"all"` configuration it is the primary emotion, as in paper 001.
+        sampling_ignore_index (`int`, *optional*): a class id the samplers leave out (e.g. clips without an
+            agreed primary emotion).
+        aux_loss_weight (`float`, defaults to 1.0): alpha of paper 001's Eq. 1, the weight of the cross-entropy on
+            the model's `aux_logits` (gender) against the batch's `aux_labels`; 0 turns it off.
+        remove_unused_columns (`bool`, defaults to `False`): unlike `TrainingArguments`, keep raw columns such as
+            `audio`, which the `AudioDataCollator` turns into model inputs.
+    """
+
+    sampling: str = field(default="none", metadata={"help": f"Training sampling, one of {SAMPLING_CHOICES}."})
+    class_label_column: str = field(
+        default="label", metadata={"help": "Column of primary-emotion class ids."}
+    )
+    sampling_ignore_index: int | None = field(default=None, metadata={"help": "Class id the samplers skip."})
+    aux_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the auxiliary (gender) loss."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep raw columns for the collator."}
+    )
+
+    def __post_init__(self):
+        if self.sampling not in SAMPLING_CHOICES:
+            raise ValueError(f"sampling={self.sampling!r}; expected one of {SAMPLING_CHOICES}.")
+        if self.aux_loss_weight < 0:
+            raise ValueError(f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}.")
+        super().__post_init__()
+
+
+def _output(outputs, key: str):
+    if isinstance(outputs, dict):
+        return outputs.get(key)
+    return getattr(outputs, key, None)
+
+
+class _SERTrainer(Trainer):
+    """Shared machinery: loss from logits (+ auxiliary loss), balanced sampling, deterministic eval crops."""
+
+    # compute_loss returns a per-micro-batch mean: Trainer divides it by the accumulation steps, which makes
+    # accumulation over equal-sized micro-batches exactly a large-batch mean loss.
+    loss_is_scaled_for_ga = False
+    # Used when `compute_metrics` is left to the trainer: selection on the task metric, not the loss.
+    default_selection_metric: str = ""
+
+    def __init__(self, *args, **kwargs):
+        compute_metrics_given = kwargs.get("compute_metrics") is not None
+        super().__init__(*args, **kwargs)
+        # Never hand num_items_in_batch to the model: the loss is computed here from logits.
+        self.model_accepts_loss_kwargs = False
+        if not compute_metrics_given and self.eval_dataset is not None:
+            self.compute_metrics = self.default_compute_metrics()
+            if self.args.metric_for_best_model in (None, "loss", "eval_loss"):
+                # The issue (and both challenge tasks) select on the dev-set task metric, not the loss.
+                logger.info("Selecting checkpoints on %s instead of the loss.", self.default_selection_metric)
+                self.args.metric_for_best_model = self.default_selection_metric
+                self.args.greater_is_better = True
+
+    def default_compute_metrics(self) -> Callable[[EvalPrediction], dict[str, float]]:
+        raise NotImplementedError
+
+    def task_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def aux_loss(self, aux_logits: torch.Tensor, aux_labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the auxiliary head (paper 001: gender); labels of -100 are ignored."""
+        aux_labels = aux_labels.to(aux_logits.device).long()
+        if bool((aux_labels == -100).all()):
+            return aux_logits.sum() * 0.0  # keeps the graph (and DDP's gradient sync) with nothing to learn
+        return nn.functional.cross_entropy(aux_logits.float(), aux_labels, ignore_index=-100)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels", None)
+        aux_labels = inputs.pop("aux_labels", None)
+        if labels is None:
+            raise ValueError(
+                f"{type(self).__name__} needs `labels` in every batch (check the collator's label_columns)."
+            )
+        outputs = model(**inputs)
+        logits = _output(outputs, "logits")
+        if logits is None:
+            logits = outputs[0]
+        loss = self.task_loss(logits, labels)
+        aux_logits = _output(outputs, "aux_logits")
+        weight = getattr(self.args, "aux_loss_weight", 1.0)
+        if aux_logits is not None and aux_labels is not None and weight > 0:
+            loss = loss + weight * self.aux_loss(aux_logits, aux_labels)
+        # Only the logits go to evaluation, so compute_metrics always sees an array, not a tuple with embeddings.
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+    # -------------------------------------------------------------------------------------------- sampling
+    def _get_train_sampler(self, train_dataset=None):
+        sampling = getattr(self.args, "sampling", "none")
+        if sampling == "none":
+            return super()._get_train_sampler(train_dataset)
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        column = self.args.class_label_column
+        if getattr(dataset, "column_names", None) is not None and column not in dataset.column_names:
+            dataset = self.train_dataset  # the column may have been removed as unused by the model
+        labels = labels_from_dataset(dataset, column)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        ignore = self.args.sampling_ignore_index
+        if sampling == "undersample":
+            return ClassBalancedUndersampler(labels, seed=seed, ignore_index=ignore)
+        return ClassBalancedBatchSampler(
+            labels, batch_size=self.args.per_device_train_batch_size, seed=seed, ignore_index=ignore
+        )
+
+    # -------------------------------------------------------------------------------------------- evaluation
+    @contextlib.contextmanager
+    def _deterministic_collator(self):
+        collator = self.data_collator
+        if hasattr(collator, "for_eval"):
+            self.data_collator = collator.for_eval()
+        try:
+            yield
+        finally:
+            self.data_collator = collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._deterministic_collator():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._deterministic_collator():
+            return super().get_test_dataloader(test_dataset)
+
+
+class FocalLossTrainer(_SERTrainer):
+    """`Trainer` for categorical SER with the multi-class focal loss (paper 000; Lin et al., ICCV 2017).
+
+    Args:
+        focal_gamma (`float`, defaults to 2.0): focusing parameter; paper 000 gives none, 2.0 is Lin et al.'s
+            default. `0.0` gives (weighted) cross-entropy, the challenge baseline's loss (paper 002).
+        class_weights (`Sequence[float]`, `"inverse_frequency"` or `None`): per-class alpha weights;
+            `"inverse_frequency"` computes N / (C * n_c) from the training set's `args.class_label_column`.
+        *args, **kwargs: as for `transformers.Trainer`. Without `compute_metrics`, evaluation reports the macro-F1,
+            micro-F1, UAR and WAR of `hf_ser.metrics` and checkpoints are selected on `f1_macro`.
+
+    Example:
+        >>> trainer = FocalLossTrainer(model=model, args=SERTrainingArguments("out"), train_dataset=train,
+        ...                            eval_dataset=dev, data_collator=AudioDataCollator(build_feature_extractor()))
+        >>> trainer.train()  # doctest: +SKIP
+    """
+
+    default_selection_metric = "f1_macro"
+
+    def __init__(
+        self,
+        *args,
+        focal_gamma: float = 2.0,
+        class_weights: Sequence[float] | str | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        if isinstance(class_weights, str):
+            if class_weights != "inverse_frequency":
+                raise ValueError(
+                    f"class_weights={class_weights!r}; use 'inverse_frequency' or a list of weights."
+                )
+            if self.train_dataset is None:
+                raise ValueError("class_weights='inverse_frequency' needs a train_dataset.")
+            num_classes = getattr(getattr(self.model, "config", None), "num_labels", None)
+            labels = labels_from_dataset(self.train_dataset, self.args.class_label_column)
+            class_weights = inverse_frequency_class_weights(
+                labels, num_classes=num_classes or max(labels) + 1
+            )
+        self.loss_fct = FocalLoss(gamma=focal_gamma, alpha=class_weights)
+
+    def default_compute_metrics(self):
+        return classification_metrics()
+
+    def task_loss(self, logits, labels):
+        return self.loss_fct(logits, labels.to(logits.device))
+
+
+class CCCLossTrainer(_SERTrainer):
+    """`Trainer` for attribute regression with 1 - CCC (papers 001 and 002, Eq. 1 of paper 002).
+
+    Args:
+        ccc_reduction (`str`, defaults to `"sum"`): combine the per-attribute losses by `"sum"` (paper 001) or
+            `"mean"`. (The challenge baseline trains one model per attribute, where both are the same.)
+        attribute_weights (`Sequence[float]`, *optional*): per-attribute weights.
+        *args, **kwargs: as for `transformers.Trainer`. Without `compute_metrics`, evaluation reports CCC per
+            attribute and `ccc_mean`, which selects the checkpoints.
+
+    CCC is a batch statistic, so gradient accumulation averages per-micro-batch CCC losses; it is not the CCC of
+    the accumulated batch. Use micro-batches that are not tiny.
+    """
+
+    default_selection_metric = "ccc_mean"
+
+    def __init__(
+        self,
+        *args,
+        ccc_reduction: str = "sum",
+        attribute_weights: Sequence[float] | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.loss_fct = CCCLoss(reduction=ccc_reduction, weights=attribute_weights)
+
+    def default_compute_metrics(self):
+        return attribute_metrics()
+
+    def task_loss(self, logits, labels):
+        labels = labels.to(logits.device).float()
+        return self.loss_fct(logits.float().reshape(labels.shape), labels)
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def _logits(prediction: EvalPrediction) -> np.ndarray:
+    predictions = prediction.predictions
+    if isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]  # models called without labels also return embeddings
+    return np.asarray(predictions)
+
+
+def _scalars(result: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in result.items() if np.ndim(value) == 0}
+
+
+def classification_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
+    """`compute_metrics` for categorical SER: macro-F1 (the challenge's ranking metric), micro-F1, UAR and WAR on
+    the whole evaluation set, from `hf_ser.metrics.load_metric("f1")`."""
+    from .metrics import load_metric
+
+    metric = load_metric("f1", keep_in_memory=True)
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        predicted = _logits(prediction).argmax(axis=-1)
+        references = np.asarray(prediction.label_ids).reshape(-1)
+        return _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
+
+    return compute
+
+
+def attribute_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
+    """`compute_metrics` for attributes: CCC of arousal, valence, dominance and their mean (the challenge's ranking
+    metric, paper 002), from `hf_ser.metrics.load_metric("ccc")`."""
+    from .metrics import load_metric
+
+    metric = load_metric("ccc", keep_in_memory=True)
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        references = np.asarray(prediction.label_ids, dtype=np.float64)
+        predicted = _logits(prediction).astype(np.float64).reshape(references.shape)
+        return _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
+
+    return compute
+
+
+def balanced_attribute_metrics(
+    primary_labels: Sequence[int],
+    samples_per_class: int | None = None,
+    num_trials: int = 10,
+    seed: int = 0,
+    ignore_index: int | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """`compute_metrics` with paper 001's balanced-subset CCC (Sec. 3, "Validation Selection") next to the full
+    development set's CCC: in each of `num_trials` trials, `samples_per_class` clips are drawn from every primary
+    emotion without replacement, CCC is computed on them, and the trials are averaged (keys `balanced_ccc_*`).
+
+    It mimics the class-balanced test set. Paper 001 states neither n nor k: `samples_per_class` defaults to the
+    smallest class count of the development set and `num_trials` to 10. The same `seed` gives the same subsets at
+    every evaluation, so checkpoints are compared on equal footing.
+
+    Args:
+        primary_labels (`Sequence[int]`): the primary emotion of every evaluation clip, in dataset order (e.g.
+            `dev["label"]` of MSP-Podcast's `"all"` configuration).
+    """
+    from .metrics import load_metric
+
+    metric = load_metric("ccc", keep_in_memory=True)
+    labels = np.asarray(list(primary_labels))
+    keep = labels != ignore_index if ignore_index is not None else np.ones(labels.shape, dtype=bool)
+    class_indices = [np.flatnonzero(keep & (labels == c)) for c in np.unique(labels[keep])]
+    smallest = min(len(indices) for indices in class_indices)
+    k = smallest if samples_per_class is None else samples_per_class
+    if not 2 <= k <= smallest:
+        raise ValueError(f"samples_per_class must be in [2, {smallest}] (smallest class count), got {k}.")
+    rng = np.random.default_rng(seed)
+    subsets = [
+        np.concatenate([rng.choice(indices, size=k, replace=False) for indices in class_indices])
+        for _ in range(num_trials)
+    ]
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        references = np.asarray(prediction.label_ids, dtype=np.float64)
+        predicted = _logits(prediction).astype(np.float64).reshape(references.shape)
+        if references.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"{references.shape[0]} evaluation predictions for {labels.shape[0]} primary labels: pass the "
+                "primary emotions of the evaluation set, in its order."
+            )
+        result = _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
+        trials = [
+            _scalars(metric.compute(predictions=predicted[s].tolist(), references=references[s].tolist()))
+            for s in subsets
+        ]
+        for key in trials[0]:
+            result[f"balanced_{key}"] = float(np.mean([trial[key] for trial in trials]))
+        return result
+
+    return compute
+
+
+__all__ = [
+    "SERTrainingArguments",
+    "FocalLossTrainer",
+    "CCCLossTrainer",
+    "classification_metrics",
+    "attribute_metrics",
+    "balanced_attribute_metrics",
+]
