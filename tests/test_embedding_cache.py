@@ -106,6 +106,7 @@ def train_losses(model, dataset, collator, steps=2):
     return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
 
+@pytest.mark.slow  # two short Trainer runs
 def test_training_on_cached_text_embeddings_matches_on_the_fly_encoding(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     processor = tiny_processor()

@@ -69,6 +69,7 @@ def member_probabilities(folder, waves):
     return torch.softmax(torch.from_numpy(logits), -1).numpy()
 
 
+@pytest.mark.slow  # three members, four passes
 def test_classification_ensemble_combines_members_and_round_trips(classifiers, tmp_path):
     folders = [classifiers / f"clf{seed}" for seed in (0, 1, 2)]
     waves = [tone(0.3 + 0.1 * i, freq=120 + 60 * i, seed=i) for i in range(3)]

@@ -295,6 +295,7 @@ def test_data_collator_builds_model_batches_from_rows():
     assert torch.isfinite(out.loss)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_saved_model_loads_with_auto_model_and_with_remote_code(tmp_path):
     model = save_tiny_multimodal(
         tmp_path, attribute_min=[1.2, 1.4, 1.6], attribute_max=[6.1, 6.2, 6.3]
@@ -345,3 +346,39 @@ def test_gender_term_is_counted_once_with_plain_trainer_names_and_with_the_ccc_l
         trainer = trainer_module.CCCLossTrainer(model=model, args=args)
         # CCCLossTrainer pops labels and aux_labels and adds alpha * CE itself: same total, no double count.
         torch.testing.assert_close(trainer.compute_loss(model, {**batch, "aux_labels": gender}), expected)
+
+
+@pytest.mark.parametrize("kind", ["wavlm", "whisper"])
+def test_factory_loads_pretrained_encoder_weights_from_local_folders(tmp_path, kind):
+    from transformers import AutoConfig, WhisperModel
+
+    torch.manual_seed(11)
+    if kind == "whisper":
+        audio = WhisperModel(AutoConfig.for_model(**tiny_whisper_config()))
+        tiny_processor("whisper").feature_extractor.save_pretrained(tmp_path / "audio")
+    else:
+        audio = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config("wavlm")))
+        tiny_processor().feature_extractor.save_pretrained(tmp_path / "audio")
+    audio.save_pretrained(tmp_path / "audio")
+    text = AutoModel.from_config(AutoConfig.for_model(**tiny_text_config()), add_pooling_layer=False)
+    text.save_pretrained(tmp_path / "text")
+    tiny_tokenizer().save_pretrained(tmp_path / "text")
+
+    model = MultimodalSERForRegression.from_encoders_pretrained(
+        str(tmp_path / "audio"), str(tmp_path / "text"), conv_hidden_size=8, head_hidden_size=8
+    )
+    source = audio.get_encoder() if kind == "whisper" else audio
+    for name, tensor in source.state_dict().items():
+        torch.testing.assert_close(model.audio_encoder.state_dict()[name], tensor, msg=name)
+    for name, tensor in text.state_dict().items():
+        torch.testing.assert_close(model.text_encoder.state_dict()[name], tensor, msg=name)
+    assert model.config.is_whisper == (kind == "whisper")
+    assert model.config.freeze_audio_encoder == (kind == "whisper")
+    assert not any(p.requires_grad for p in model.text_encoder.parameters())
+    processor = MultimodalSERProcessor.from_encoders_pretrained(
+        str(tmp_path / "audio"), str(tmp_path / "text")
+    )
+    assert processor.is_whisper == (kind == "whisper")
+    with torch.no_grad():
+        out = model.eval()(**processor(audio=waves(2), text=TEXTS[:2]))
+    assert out.logits.shape == (2, 3)
