@@ -197,6 +197,9 @@ def _parse_float(value: str | None) -> float | None:
 class MSPPodcast(datasets.GeneratorBasedBuilder):
     """Builder of the MSP-Podcast corpus from its on-disk layout (see the module docstring).
 
+    After a preparation that read the CSVs (not one answered from the cache), `builder.report` is a
+    [`PreparationReport`]: rows read, split sizes, O/X rows excluded, rows dropped per problem.
+
     Example:
         >>> builder = MSPPodcast(data_dir="/data/MSP-PODCAST", config_name="categorical", soft_labels=True)
         >>> builder.download_and_prepare()

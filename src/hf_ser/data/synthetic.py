@@ -16,7 +16,7 @@ What mimics the real corpus (so the builder's code paths run on it):
   vote (ties give X) and attribute means, as in the corpus.
 - Some transcripts carry a `[...]:` prefix; some are missing.
 
-Generation takes about a second per 100 clips and caches nothing.
+Generation takes a few seconds per 100 clips on 2 CPU cores (espeak-ng runs in parallel threads) and caches nothing.
 """
 
 from __future__ import annotations
