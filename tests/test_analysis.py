@@ -216,3 +216,25 @@ def test_analysis_errors_are_clear(tmp_path):
         analysis.audio_files([tmp_path])
     with pytest.raises(AnalysisError, match="Unknown analysis"):
         analysis.run_analysis("nope", tmp_path, tmp_path, [tmp_path], tmp_path)
+
+
+def test_attention_maps_from_an_sdpa_model_switch_to_eager_and_back():
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    model = Wav2Vec2Model._from_config(config, attn_implementation="sdpa")
+    maps = collect_attentions(model, tone(0.5))
+    assert len(maps) == 2 and maps[0].shape[0] == 2
+    np.testing.assert_allclose(maps[1].sum(-1), 1.0, atol=1e-5)
+    assert model.config._attn_implementation == "sdpa"  # restored

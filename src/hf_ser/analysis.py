@@ -212,17 +212,30 @@ def attention_map_distances(
 def collect_attentions(
     model: torch.nn.Module, waveform: np.ndarray, feature_extractor=None
 ) -> list[np.ndarray]:
-    """Self-attention maps of every layer for one clip: a list of `(heads, N, N)` arrays. The model must run an
-    attention implementation that returns weights (load wav2vec2/HuBERT with `attn_implementation="eager"`)."""
+    """Self-attention maps of every layer for one clip: a list of `(heads, N, N)` arrays.
+
+    SDPA and flash attention return no weights; a model running one of them is switched to the eager implementation
+    for this call (same attention, computed explicitly) and switched back afterwards.
+    """
     extractor = _default_extractor(feature_extractor)
     model.eval()
     device = next(model.parameters()).device
-    outputs = model(**_inputs(extractor, waveform, device), output_attentions=True, return_dict=True)
-    if not outputs.attentions or any(a is None for a in outputs.attentions):
+    inputs = _inputs(extractor, waveform, device)
+    outputs = model(**inputs, output_attentions=True, return_dict=True)
+    attentions = outputs.attentions
+    if (not attentions or any(a is None for a in attentions)) and hasattr(model, "set_attn_implementation"):
+        previous = getattr(model.config, "_attn_implementation", None)
+        model.set_attn_implementation("eager")
+        try:
+            attentions = model(**inputs, output_attentions=True, return_dict=True).attentions
+        finally:
+            if previous is not None:
+                model.set_attn_implementation(previous)
+    if not attentions or any(a is None for a in attentions):
         raise AnalysisError(
             f"{type(model).__name__} returned no attention maps; load it with attn_implementation='eager'."
         )
-    return [a[0].float().cpu().numpy() for a in outputs.attentions]
+    return [a[0].float().cpu().numpy() for a in attentions]
 
 
 def mean_attention_distances(
@@ -478,32 +491,6 @@ def analyze_attention(
     return matrix
 
 
-__all__ = [
-    "AnalysisError",
-    "analyze_attention",
-    "analyze_cka",
-    "analyze_mismatch",
-    "audio_files",
-    "attention_map_distances",
-    "bhattacharyya_distance",
-    "cka_matrix",
-    "collect_attentions",
-    "cosine_distances",
-    "decision_mismatch",
-    "layer_representations",
-    "linear_cka",
-    "mean_attention_distances",
-    "plot_attention_distances",
-    "plot_cka",
-    "plot_distance_histogram",
-    "plot_heatmap",
-    "predictions_and_embeddings",
-    "run_analysis",
-    "threshold_agreement",
-    "write_csv",
-]
-
-
 # ------------------------------------------------------------------------------------------------ command line
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
 
@@ -577,3 +564,29 @@ def run_analysis(
             names=names,
         )
     return analyze_attention(first, second, waveforms, output_dir, feature_extractor=extractor, names=names)
+
+
+__all__ = [
+    "AnalysisError",
+    "analyze_attention",
+    "analyze_cka",
+    "analyze_mismatch",
+    "audio_files",
+    "attention_map_distances",
+    "bhattacharyya_distance",
+    "cka_matrix",
+    "collect_attentions",
+    "cosine_distances",
+    "decision_mismatch",
+    "layer_representations",
+    "linear_cka",
+    "mean_attention_distances",
+    "plot_attention_distances",
+    "plot_cka",
+    "plot_distance_histogram",
+    "plot_heatmap",
+    "predictions_and_embeddings",
+    "run_analysis",
+    "threshold_agreement",
+    "write_csv",
+]
