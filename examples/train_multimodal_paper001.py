@@ -5,8 +5,8 @@ Real run (needs the corpus and the encoders' weights, e.g. from the Hub cache):
 
     python examples/train_multimodal_paper001.py --data-dir /data/MSP-PODCAST --output-dir runs/mm-wavlm
     python examples/train_multimodal_paper001.py --data-dir /data/MSP-PODCAST --output-dir runs/mm-whisper \\
-        --audio-encoder openai/whisper-large-v3 --no-gender
-    hf-ser ensemble create runs/paper001 --members runs/mm-wavlm runs/mm-whisper   # the 2-system ensemble
+        --audio-encoder openai/whisper-large-v3 --no-gender --no-dev-other
+    python -c "from hf_ser import SEREnsemble; SEREnsemble(['runs/mm-wavlm', 'runs/mm-whisper']).save_pretrained('runs/paper001')"
 
 Offline smoke run (a generated corpus and tiny random encoders, a minute or two on a CPU):
 
@@ -15,9 +15,9 @@ Offline smoke run (a generated corpus and tiny random encoders, a minute or two 
 The recipe (paper 001, Sec. 2-3): learning rate 5e-5, 50 epochs, head/convolution width 256, inputs cropped to 15 s,
 undersampling (every epoch draws min-class-count clips of each of the 10 classes, O and X included), Other (O) and
 No agreement (X) rows of the development set moved into training (Table 5 "+ O/X (V)"), and the checkpoint selected
-on the development set's mean CCC. WavLM-large is fine-tuned (its convolutional front end frozen), Whisper-large-v3
-and RoBERTa-large are frozen; the frozen RoBERTa embeddings are computed once (`cache_embeddings`). The batch size
-is not given in the paper (16 here).
+on the development set's mean CCC (`--balanced-selection`: on its mean over class-balanced subsets, Sec. 2.4).
+WavLM-large is fine-tuned (its convolutional front end frozen); Whisper-large-v3 and RoBERTa-large are frozen, and
+their outputs are computed once (`cache_embeddings`). The batch size is not given in the paper (16 here).
 
 Target numbers (CCC on the development set unless said; paper 001):
 
@@ -46,7 +46,7 @@ from hf_ser import (
     load_msp_podcast,
 )
 from hf_ser.embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
-from hf_ser.trainer import CCCLossTrainer, SERTrainingArguments
+from hf_ser.trainer import CCCLossTrainer, SERTrainingArguments, balanced_attribute_metrics
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 OTHER_CLASSES = ("Other", "No agreement")
@@ -148,6 +148,11 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-duration", type=float, default=15.0)
+    parser.add_argument(
+        "--balanced-selection",
+        action="store_true",
+        help="Select on paper 001's balanced-subset dev CCC (Sec. 2.4, 'Validation Selection') instead of plain CCC.",
+    )
     args = parser.parse_args()
     whisper = "whisper" in args.audio_encoder.lower()
 
@@ -213,7 +218,7 @@ def main() -> None:
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="ccc_mean",
+        metric_for_best_model="balanced_ccc_mean" if args.balanced_selection else "ccc_mean",
         greater_is_better=True,
         remove_unused_columns=False,
         report_to=[],
@@ -226,8 +231,15 @@ def main() -> None:
         gender_key="aux_labels",  # CCCLossTrainer adds alpha * CE(gender) from `aux_labels`
         **collator_kwargs,
     )
+    # Both report the development CCC per attribute; the balanced one adds the mean over class-balanced subsets.
+    compute_metrics = balanced_attribute_metrics(dev["label"]) if args.balanced_selection else None
     trainer = CCCLossTrainer(
-        model=model, args=training_args, train_dataset=train, eval_dataset=dev, data_collator=collator
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=dev,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
     )
     trainer.train()
     print(trainer.evaluate())

@@ -210,7 +210,7 @@ def test_prediction_does_not_depend_on_batch_padding():
     # Audio and transcript are both padded in the batch; the speech weighted sum, the convolutions and both masked
     # means read only real frames and tokens.
     torch.testing.assert_close(alone, batched, atol=2e-5, rtol=1e-5)
-    speech_alone, mask_alone = model.speech_frames(**{k: v for k, v in processor(audio=[short]).items()})
+    _, mask_alone = model.speech_frames(**{k: v for k, v in processor(audio=[short]).items()})
     assert mask_alone is not None and mask_alone.all()
 
 
