@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from tiny import tone
 
 from hf_ser.audio import MIN_SAMPLES, AudioError, load_audio, prepare_waveform
+from tiny import tone
 
 
 def test_int16_stereo_48k_becomes_mono_float32_16k():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
 from tiny import save_tiny_model, tone
 
 LOAD_AND_PREDICT = r"""
@@ -60,7 +61,13 @@ def test_saved_folder_has_safetensors_code_and_complete_auto_map(saved_model):
     path, _ = saved_model
     names = {p.name for p in path.iterdir()}
     assert {"model.safetensors", "config.json", "preprocessor_config.json"} <= names
-    code_files = {"configuration_wavlm_masp.py", "modeling_wavlm_masp.py", "pooling.py", "losses.py", "wavlm_sdpa_attention.py"}
+    code_files = {
+        "configuration_wavlm_masp.py",
+        "modeling_wavlm_masp.py",
+        "pooling.py",
+        "losses.py",
+        "wavlm_sdpa_attention.py",
+    }
     assert code_files <= names
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in names)
     auto_map = json.loads((path / "config.json").read_text())["auto_map"]
@@ -81,7 +88,9 @@ def test_both_load_paths_give_the_same_logits(saved_model, tmp_path):
     from hf_ser import build_feature_extractor
 
     with torch.no_grad():
-        here = model.eval()(**build_feature_extractor()(wave, sampling_rate=16000, return_tensors="pt")).logits[0]
+        here = model.eval()(
+            **build_feature_extractor()(wave, sampling_rate=16000, return_tensors="pt")
+        ).logits[0]
     np.testing.assert_allclose(installed["logits"], here.numpy(), atol=1e-5)
     assert [d["label"] for d in installed["pipeline"]] == [d["label"] for d in remote["pipeline"]]
     assert len(installed["pipeline"]) == 8

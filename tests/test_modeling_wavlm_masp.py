@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_encoder_config, tiny_masp_config, tiny_masp_model, tone
 
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor, predict_logits
 from hf_ser.modeling_wavlm_masp import SERClassifierOutput
+from tiny import tiny_encoder_config, tiny_masp_config, tiny_masp_model, tone
 
 
 def batch_of(waves):
@@ -55,8 +55,12 @@ def test_wavlm_large_parameter_count_and_trainable_layers_match_the_paper():
         model = WavLMForMASPClassification(WavLMMASPConfig())
     encoder_params = sum(p.numel() for p in model.encoder.parameters())
     assert 310e6 < encoder_params < 320e6
-    trainable_layers = [all(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers]
-    frozen_layers = [not any(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers]
+    trainable_layers = [
+        all(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers
+    ]
+    frozen_layers = [
+        not any(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers
+    ]
     assert sum(trainable_layers) == 15 and frozen_layers[:9] == [True] * 9
     assert not any(p.requires_grad for p in model.encoder.feature_extractor.parameters())
 
@@ -202,7 +206,9 @@ def test_regression_problem_type():
 
 def test_training_reduces_loss_on_a_learnable_toy_task():
     torch.manual_seed(0)
-    model = tiny_masp_model(num_trainable_layers=4, head_dropout=0.0, num_labels=2, id2label={0: "low", 1: "high"})
+    model = tiny_masp_model(
+        num_trainable_layers=4, head_dropout=0.0, num_labels=2, id2label={0: "low", 1: "high"}
+    )
     waves = [tone(0.4, freq=f, seed=i) for i, f in enumerate([120, 130, 125, 400, 410, 390])]
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
     batch = batch_of(waves)
@@ -240,7 +246,9 @@ def test_from_encoder_pretrained_loads_encoder_weights(tmp_path):
     encoder = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config()))
     encoder.save_pretrained(tmp_path / "encoder")
     build_feature_extractor().save_pretrained(tmp_path / "encoder")
-    model = WavLMForMASPClassification.from_encoder_pretrained(str(tmp_path / "encoder"), num_trainable_layers=1)
+    model = WavLMForMASPClassification.from_encoder_pretrained(
+        str(tmp_path / "encoder"), num_trainable_layers=1
+    )
     for name, value in encoder.state_dict().items():
         torch.testing.assert_close(model.encoder.state_dict()[name], value)
     assert sum(all(p.requires_grad for p in layer.parameters()) for layer in model.transformer_layers) == 1
@@ -256,3 +264,54 @@ def test_from_encoder_pretrained_refuses_pickle_only_checkpoints(tmp_path):
     torch.save(encoder.state_dict(), tmp_path / "pytorch_model.bin")  # pickle only, no safetensors
     with pytest.raises(OSError, match="safetensors"):
         WavLMForMASPClassification.from_encoder_pretrained(str(tmp_path), num_trainable_layers=2)
+
+
+def test_bucketed_and_arrival_order_predictions_are_identical():
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    fe = build_feature_extractor()
+    rng = np.random.default_rng(0)
+    waves = [tone(float(s), seed=i) for i, s in enumerate(rng.uniform(0.3, 1.2, size=9))]
+    bucketed = predict_logits(model, fe, waves, batch_size=4, bucket=True)
+    arrival = predict_logits(model, fe, waves, batch_size=4, bucket=False)
+    np.testing.assert_allclose(bucketed, arrival, atol=1e-5)
+
+
+def test_length_buckets_group_similar_lengths():
+    from hf_ser.inference import length_buckets
+
+    lengths = [5, 100, 7, 98, 6, 99]
+    assert length_buckets(lengths, 3) == [[1, 5, 3], [2, 4, 0]]
+    assert length_buckets([5, 5, 6, 6, 6], 2, equal_length_only=True) == [[2, 3], [4], [0, 1]]
+
+
+def test_windowed_inference_covers_long_audio():
+    from hf_ser.inference import predict_windows, window_starts
+
+    assert window_starts(100, 40, 40) == [0, 40, 60]
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    fe = build_feature_extractor()
+    wave = tone(5.0)
+    starts, logits = predict_windows(model, fe, wave, window_s=2.0, batch_size=2)
+    np.testing.assert_allclose(starts, [0.0, 2.0, 3.0])
+    assert logits.shape == (3, 8)
+    # Each window's logits equal that window run alone.
+    np.testing.assert_allclose(logits[1], predict_logits(model, fe, [wave[32000:64000]])[0], atol=1e-5)
+
+
+def test_pickle_only_checkpoint_is_refused_unless_opted_in(tmp_path):
+    from transformers import AutoModelForAudioClassification
+
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError, match="safetensors"):
+        WavLMForMASPClassification.from_pretrained(tmp_path)
+    with pytest.raises(OSError, match="safetensors"):
+        AutoModelForAudioClassification.from_pretrained(tmp_path)
+    opted_in = WavLMForMASPClassification.from_pretrained(tmp_path, use_safetensors=False).eval()
+    batch = batch_of([tone(0.5)])
+    with torch.no_grad():
+        torch.testing.assert_close(opted_in(**batch).logits, model(**batch).logits)

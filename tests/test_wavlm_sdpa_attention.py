@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny import tiny_masp_config, tone
 
 from hf_ser import WavLMForMASPClassification, build_feature_extractor
 from hf_ser.wavlm_sdpa_attention import WavLMSdpaAttention
+from tiny import tiny_masp_config, tone
 
 
 def pair(**kwargs):
@@ -42,7 +42,9 @@ def test_sdpa_matches_eager(padded, pooling):
 
 def test_sdpa_gradients_match_eager():
     eager, sdpa = pair(num_trainable_layers=4, head_dropout=0.0)
-    batch = build_feature_extractor()([tone(0.6), tone(0.4, seed=1)], sampling_rate=16000, padding=True, return_tensors="pt")
+    batch = build_feature_extractor()(
+        [tone(0.6), tone(0.4, seed=1)], sampling_rate=16000, padding=True, return_tensors="pt"
+    )
     labels = torch.tensor([0, 5])
     eager(**batch, labels=labels).loss.backward()
     sdpa(**batch, labels=labels).loss.backward()

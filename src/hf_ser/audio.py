@@ -46,7 +46,9 @@ def to_mono(array: np.ndarray) -> np.ndarray:
         raise AudioError(f"Audio must be 1-D or 2-D (samples x channels); got shape {array.shape}.")
     channel_axis = 1 if array.shape[1] <= array.shape[0] else 0
     if array.shape[channel_axis] > MAX_CHANNELS:
-        raise AudioError(f"Audio of shape {array.shape} has no plausible channel axis (at most {MAX_CHANNELS}).")
+        raise AudioError(
+            f"Audio of shape {array.shape} has no plausible channel axis (at most {MAX_CHANNELS})."
+        )
     return array.mean(axis=channel_axis)
 
 
@@ -87,7 +89,9 @@ def prepare_waveform(
         raise AudioError(f"The audio has {int((~finite).sum())} NaN or infinite samples out of {array.size}.")
     array = resample(array, int(sampling_rate), target_sr)
     if max_seconds is not None and array.size > max_seconds * target_sr:
-        raise AudioError(f"The audio lasts {array.size / target_sr:.1f} s, more than the {max_seconds:g} s allowed.")
+        raise AudioError(
+            f"The audio lasts {array.size / target_sr:.1f} s, more than the {max_seconds:g} s allowed."
+        )
     if array.size < min_samples:
         array = np.pad(array, (0, min_samples - array.size))
     return np.ascontiguousarray(array, dtype=np.float32)
@@ -118,7 +122,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"Cannot decode {path} as audio ({type(error).__name__}).") from None
 
 
-def load_audio(path: str | os.PathLike, *, target_sr: int = SAMPLING_RATE, max_seconds: float | None = None) -> np.ndarray:
+def load_audio(
+    path: str | os.PathLike, *, target_sr: int = SAMPLING_RATE, max_seconds: float | None = None
+) -> np.ndarray:
     """Read, check and convert an audio file to mono float32 at `target_sr` (see `prepare_waveform`)."""
     data, rate = read_audio(path)
     try:

@@ -96,7 +96,9 @@ class WavLMMASPConfig(PreTrainedConfig):
 
     model_type = "wavlm_masp"
     sub_configs_defaults = {
-        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="wavlm", init_kwargs=WAVLM_LARGE_KWARGS),
+        "encoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="wavlm", init_kwargs=WAVLM_LARGE_KWARGS
+        ),
     }
 
     encoder_config: dict | PreTrainedConfig | None = None
@@ -160,10 +162,14 @@ class WavLMMASPConfig(PreTrainedConfig):
         if not 0.0 <= self.layerdrop < 1.0:
             raise ValueError(f"layerdrop must be in [0, 1), got {self.layerdrop}.")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
-            raise ValueError(f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels.")
+            raise ValueError(
+                f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels."
+            )
 
     @classmethod
-    def challenge_baseline(cls, problem_type: str = "single_label_classification", **kwargs) -> WavLMMASPConfig:
+    def challenge_baseline(
+        cls, problem_type: str = "single_label_classification", **kwargs
+    ) -> WavLMMASPConfig:
         """The Interspeech 2025 challenge baseline (paper 002): attentive statistics pooling on WavLM-large's last
         layer, every transformer layer fine-tuned, weighted cross-entropy (pass `class_weights`) or 1-CCC."""
         defaults = {

@@ -24,7 +24,9 @@ def pads_exactly(model) -> bool:
     return getattr(encoder_config, "feat_extract_norm", "layer") != "group"
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int, equal_length_only: bool = False) -> list[list[int]]:
+def length_buckets(
+    lengths: Sequence[int], batch_size: int, equal_length_only: bool = False
+) -> list[list[int]]:
     """Indices grouped into batches of at most `batch_size`, sorted by length (longest first).
 
     With `equal_length_only`, a batch never mixes lengths."""
@@ -62,7 +64,9 @@ def predict_logits(
     if bucket:
         batches = length_buckets(lengths, batch_size, equal_length_only=not pads_exactly(model))
     else:
-        batches = [list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)]
+        batches = [
+            list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
+        ]
     results: list[np.ndarray | None] = [None] * len(waveforms)
     for batch in batches:
         inputs = feature_extractor(
@@ -80,7 +84,9 @@ def predict_logits(
     return np.stack(results) if results else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 
-def classify(model, feature_extractor, waveforms: Sequence[np.ndarray], *, batch_size: int = 8) -> list[dict[str, float]]:
+def classify(
+    model, feature_extractor, waveforms: Sequence[np.ndarray], *, batch_size: int = 8
+) -> list[dict[str, float]]:
     """Class probabilities per clip as `{label: probability}`, using `config.id2label`."""
     logits = torch.from_numpy(predict_logits(model, feature_extractor, waveforms, batch_size=batch_size))
     probs = torch.softmax(logits, dim=-1).numpy()
@@ -88,4 +94,39 @@ def classify(model, feature_extractor, waveforms: Sequence[np.ndarray], *, batch
     return [dict(zip(labels, map(float, row), strict=True)) for row in probs]
 
 
-__all__ = ["predict_logits", "classify", "length_buckets", "pads_exactly"]
+def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
+    """Start samples of windows of `window` samples every `hop` samples; the last window ends at the end."""
+    if num_samples <= window:
+        return [0]
+    starts = list(range(0, num_samples - window + 1, hop))
+    if starts[-1] + window < num_samples:
+        starts.append(num_samples - window)
+    return starts
+
+
+def predict_windows(
+    model,
+    feature_extractor,
+    waveform: np.ndarray,
+    *,
+    window_s: float = 10.0,
+    hop_s: float | None = None,
+    batch_size: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windowed inference over long 16 kHz audio: returns (start times in seconds, logits per window).
+
+    Windows are cut lazily batch by batch (views, no copies of the whole signal), so memory stays flat with the
+    length of the recording. Equal-length windows batch exactly for every encoder."""
+    window = int(window_s * SAMPLING_RATE)
+    hop = int((hop_s or window_s) * SAMPLING_RATE)
+    if window <= 0 or hop <= 0:
+        raise ValueError("window_s and hop_s must be positive.")
+    starts = window_starts(len(waveform), window, hop)
+    logits = []
+    for i in range(0, len(starts), batch_size):
+        chunk = [waveform[s : s + window] for s in starts[i : i + batch_size]]
+        logits.append(predict_logits(model, feature_extractor, chunk, batch_size=batch_size))
+    return np.asarray(starts, dtype=np.float64) / SAMPLING_RATE, np.concatenate(logits)
+
+
+__all__ = ["predict_logits", "predict_windows", "classify", "length_buckets", "pads_exactly", "window_starts"]

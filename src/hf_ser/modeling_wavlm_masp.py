@@ -64,6 +64,8 @@ class WavLMMASPPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
+        # Safetensors only: a pickle-only checkpoint is refused unless the caller passes use_safetensors=False.
+        kwargs.setdefault("use_safetensors", True)
         model = super().from_pretrained(*args, **kwargs)
         # Loading materialises fresh parameters (requires_grad=True): re-apply the configured freezing.
         if hasattr(model, "apply_freezing"):
@@ -112,12 +114,18 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             self.pooling = MaskedMeanPooling()
             pooled_size = hidden_size
         self.head = FeedForwardHead(
-            pooled_size, config.head_hidden_size, config.head_num_layers, config.head_dropout, config.num_labels
+            pooled_size,
+            config.head_hidden_size,
+            config.head_num_layers,
+            config.head_dropout,
+            config.num_labels,
         )
         if config.loss == "focal":
             self.loss_fct = FocalLoss(gamma=config.focal_gamma, alpha=config.class_weights)
         elif config.loss == "ce":
-            self.loss_fct = FocalLoss(gamma=0.0, alpha=config.class_weights)  # gamma=0 is (weighted) CE exactly
+            self.loss_fct = FocalLoss(
+                gamma=0.0, alpha=config.class_weights
+            )  # gamma=0 is (weighted) CE exactly
         elif config.loss == "ccc":
             self.loss_fct = CCCLoss(reduction="sum")
         else:
@@ -151,7 +159,11 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             frozen.append(self.encoder.feature_extractor)
         if first_trainable > 0:
             # Everything that runs before the first trainable layer is frozen with the lower layers.
-            frozen += [self.encoder.feature_projection, self.encoder.encoder.pos_conv_embed, *layers[:first_trainable]]
+            frozen += [
+                self.encoder.feature_projection,
+                self.encoder.encoder.pos_conv_embed,
+                *layers[:first_trainable],
+            ]
             if getattr(self.encoder, "masked_spec_embed", None) is not None:
                 frozen.append(self.encoder.masked_spec_embed)
             if not getattr(config.encoder_config, "do_stable_layer_norm", False):
@@ -221,9 +233,10 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         frame_mask = self.frame_mask(last_hidden.shape[1], attention_mask)
         if multi_layer:
             indices = sorted(layer_outputs)
-            stacked = torch.stack([layer_outputs[i] for i in indices])
             all_layers = len(indices) == self.pooling.num_layers
-            embeddings = self.pooling(stacked, frame_mask, None if all_layers else indices)
+            embeddings = self.pooling(
+                [layer_outputs[i] for i in indices], frame_mask, None if all_layers else indices
+            )
         else:
             embeddings = self.pooling(last_hidden, frame_mask)
         logits = self.head(embeddings)
@@ -253,7 +266,12 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
     # ----------------------------------------------------------------------------------------------- factory
     @classmethod
     def from_encoder_pretrained(
-        cls, encoder_name_or_path: str, *, revision: str | None = None, cache_dir: str | None = None, **config_kwargs
+        cls,
+        encoder_name_or_path: str,
+        *,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        **config_kwargs,
     ) -> WavLMForMASPClassification:
         """Build the model around a pretrained encoder (e.g. `"microsoft/wavlm-large"`), with a fresh head.
 

@@ -26,15 +26,19 @@ def _frame_weights(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None)
     return mask / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
-def weighted_mean_std(hidden_states: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def weighted_mean_std(
+    hidden_states: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over time with frame weights summing to one.
 
-    `hidden_states` is (..., frames, dim) and `weights` (..., frames). Uses sigma = sqrt(E[h^2] - mu^2) as in
-    paper 000's Eq. 1 and Okabe et al.'s Eq. 5-6, floored for numerical safety.
+    `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. Uses
+    sigma = sqrt(E[h^2] - mu^2) as in paper 000's Eq. 1 and Okabe et al.'s Eq. 5-6, with the variance floored at
+    1e-6 for numerical safety. Both moments are matrix products (weights @ h), so no (frames x dim) weighted copy
+    is materialised.
     """
-    weights = weights.unsqueeze(-1)
-    mean = (weights * hidden_states).sum(dim=-2)
-    second_moment = (weights * hidden_states.pow(2)).sum(dim=-2)
+    weights = weights.unsqueeze(-2).to(hidden_states.dtype)  # (..., 1, frames)
+    mean = torch.matmul(weights, hidden_states).squeeze(-2)
+    second_moment = torch.matmul(weights, hidden_states * hidden_states).squeeze(-2)
     std = (second_moment - mean.pow(2)).clamp(min=VARIANCE_FLOOR).sqrt()
     return mean, std
 
@@ -44,7 +48,7 @@ class MaskedMeanPooling(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         weights = _frame_weights(hidden_states, frame_mask)
-        return (weights.unsqueeze(-1) * hidden_states).sum(dim=1)
+        return torch.matmul(weights.unsqueeze(1), hidden_states).squeeze(1)
 
 
 class AttentiveStatisticsPooling(nn.Module):
@@ -77,7 +81,9 @@ class MultiLayerStatisticsPooling(nn.Module):
         num_layers (`int`): number of layers L whose outputs are pooled.
 
     Inputs:
-        hidden_states: (layers_present, batch, frames, dim) stacked layer outputs.
+        hidden_states: the layer outputs, a sequence of (batch, frames, dim) tensors or one stacked
+            (layers_present, batch, frames, dim) tensor. Statistics are taken layer by layer, so the layers are never
+            copied into one big stack.
         frame_mask: (batch, frames) bool, True on valid frames, or None.
         layer_indices: which of the L layers the stack holds (LayerDrop skips some in training); the softmax is
             taken over those only. None means all L, in order.
@@ -90,18 +96,24 @@ class MultiLayerStatisticsPooling(nn.Module):
 
     def forward(
         self,
-        hidden_states: torch.Tensor,
+        hidden_states: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...],
         frame_mask: torch.Tensor | None = None,
         layer_indices: list[int] | None = None,
     ) -> torch.Tensor:
         logits = self.layer_weights if layer_indices is None else self.layer_weights[layer_indices]
-        if logits.shape[0] != hidden_states.shape[0]:
-            raise ValueError(f"MASP got {hidden_states.shape[0]} layers for {logits.shape[0]} layer weights.")
+        if logits.shape[0] != len(hidden_states):
+            raise ValueError(f"MASP got {len(hidden_states)} layers for {logits.shape[0]} layer weights.")
         weights = _frame_weights(hidden_states[0], frame_mask)  # (batch, frames), shared by every layer
-        mean, std = weighted_mean_std(hidden_states, weights.unsqueeze(0))
-        per_layer = torch.cat([mean, std], dim=-1)  # (layers, batch, 2 * dim)
+        per_layer = torch.stack(
+            [torch.cat(weighted_mean_std(layer, weights), dim=-1) for layer in hidden_states]
+        )
         layer_probs = torch.softmax(logits, dim=0).to(per_layer.dtype)
         return torch.einsum("l,lbd->bd", layer_probs, per_layer)
 
 
-__all__ = ["MaskedMeanPooling", "AttentiveStatisticsPooling", "MultiLayerStatisticsPooling", "weighted_mean_std"]
+__all__ = [
+    "MaskedMeanPooling",
+    "AttentiveStatisticsPooling",
+    "MultiLayerStatisticsPooling",
+    "weighted_mean_std",
+]

@@ -50,7 +50,9 @@ class WavLMSdpaAttention(WavLMAttention):
         batch, length, _ = hidden_states.shape
 
         def heads(projection: nn.Linear) -> torch.Tensor:
-            return projection(hidden_states).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+            return (
+                projection(hidden_states).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+            )
 
         bias = gated_position_bias.view(batch, self.num_heads, length, length).to(hidden_states.dtype)
         if attention_mask is not None:

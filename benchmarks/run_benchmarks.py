@@ -1,0 +1,472 @@
+"""hf_ser benchmarks: ratios measured side by side in one run (issue 9).
+
+Usage:
+    python benchmarks/run_benchmarks.py                # WavLM-base-sized random config on CPU, writes results.md
+    python benchmarks/run_benchmarks.py --quick        # tiny sizes, a smoke run of every benchmark
+    python benchmarks/run_benchmarks.py --device cuda --large --dtype bfloat16   # on a GPU machine
+
+Every comparison runs both sides in the same process on the same inputs, alternating repetitions, and reports the
+median time. Random weights: speed does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).parent
+SR = 16_000
+
+
+# ------------------------------------------------------------------------------------------------- configs
+def encoder_config(size: str) -> dict:
+    """WavLM-base-sized (768 x 12) or -large-sized (1024 x 24) random configs with a layer-norm conv front end
+    (as WavLM-large), so that padded batches are exact for every model compared here."""
+    common = {
+        "model_type": "wavlm",
+        "feat_extract_norm": "layer",
+        "do_stable_layer_norm": True,
+        "layerdrop": 0.0,
+    }
+    if size == "tiny":
+        return {
+            **common, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 128,
+            "conv_dim": (32,) * 7, "num_conv_pos_embeddings": 16,
+            "num_conv_pos_embedding_groups": 4, "num_buckets": 32, "max_bucket_distance": 100,
+        }  # fmt: skip
+    if size == "base":
+        return {
+            **common,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+        }
+    return {
+        **common,
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+    }
+
+
+def timeit(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per function, interleaving them so that machine noise hits every side alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def build_models(size: str, device: str, dtype: torch.dtype):
+    from transformers import WavLMConfig, WavLMForSequenceClassification, WavLMModel
+
+    from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
+
+    enc = encoder_config(size)
+    torch.manual_seed(0)
+    ours = WavLMForMASPClassification(WavLMMASPConfig(encoder_config=enc, num_trainable_layers=None))
+    ours_eager = WavLMForMASPClassification(
+        WavLMMASPConfig(encoder_config=enc, num_trainable_layers=None, wavlm_attention="eager")
+    )
+    ours_eager.load_state_dict(ours.state_dict())
+    wavlm_config = WavLMConfig(**{k: v for k, v in enc.items() if k != "model_type"}, num_labels=8)
+    bare = WavLMModel(wavlm_config)
+    bare.load_state_dict(ours.encoder.state_dict())
+    hf_cls = WavLMForSequenceClassification(wavlm_config)
+    hf_cls.wavlm.load_state_dict(ours.encoder.state_dict())
+    models = {"ours_sdpa": ours, "ours_eager": ours_eager, "bare": bare, "hf_cls": hf_cls}
+    return {k: m.to(device=device, dtype=dtype).eval() for k, m in models.items()}
+
+
+def batch_inputs(lengths_s, device, dtype):
+    from hf_ser import build_feature_extractor
+
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(int(s * SR)).astype(np.float32) * 0.1 for s in lengths_s]
+    inputs = build_feature_extractor()(waves, sampling_rate=SR, padding=True, return_tensors="pt")
+    return inputs["input_values"].to(device, dtype), inputs["attention_mask"].to(device)
+
+
+# ------------------------------------------------------------------------------------------------- benchmarks
+def bench_overhead(args, dtype) -> list[dict]:
+    """1. Pooling + head cost over the bare encoder, and transformers' classifier, on the same batch."""
+    models = build_models(args.size, args.device, dtype)
+    x, mask = batch_inputs([args.clip_s] * args.batch, args.device, dtype)
+
+    def run(name):
+        def fn():
+            with torch.inference_mode():
+                models[name](x, attention_mask=mask)
+
+        return fn
+
+    t = compare({name: run(name) for name in ("bare", "ours_eager", "hf_cls", "ours_sdpa")}, args.repeats)
+    return [
+        {"benchmark": "1 inference overhead", "case": "bare WavLMModel (eager)", "seconds": t["bare"], "ratio": 1.0},
+        {"benchmark": "1 inference overhead", "case": "WavLMForSequenceClassification (eager)", "seconds": t["hf_cls"],
+         "ratio": t["hf_cls"] / t["bare"]},
+        {"benchmark": "1 inference overhead", "case": "WavLMForMASPClassification, eager attention (pooling+head overhead)",
+         "seconds": t["ours_eager"], "ratio": t["ours_eager"] / t["bare"], "target": "<= 1.03"},
+        {"benchmark": "1 inference overhead", "case": "WavLMForMASPClassification, SDPA attention (default)",
+         "seconds": t["ours_sdpa"], "ratio": t["ours_sdpa"] / t["bare"]},
+    ]  # fmt: skip
+
+
+def bench_batching(args, dtype) -> list[dict]:
+    """2. Realistic length mix (2.75-11 s): arrival-order padded batches vs length-bucketed batches."""
+    from hf_ser import build_feature_extractor
+    from hf_ser.inference import length_buckets, predict_logits
+
+    models = build_models(args.size, args.device, dtype)
+    model = models["ours_sdpa"]
+    fe = build_feature_extractor()
+    rng = np.random.default_rng(1)
+    lengths_s = rng.uniform(2.75, 11.0, size=args.n_clips) * args.length_scale
+    waves = [rng.standard_normal(int(s * SR)).astype(np.float32) * 0.1 for s in lengths_s]
+    lengths = [len(w) for w in waves]
+
+    def padded_fraction(batches):
+        real = sum(lengths)
+        total = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+        return 1 - real / total
+
+    arrival_batches = [
+        list(range(i, min(i + args.batch, len(waves)))) for i in range(0, len(waves), args.batch)
+    ]
+    bucket_batches = length_buckets(lengths, args.batch)
+    outputs = {}
+
+    def run(bucket):
+        def fn():
+            outputs[bucket] = predict_logits(model, fe, waves, batch_size=args.batch, bucket=bucket)
+
+        return fn
+
+    t = compare({"arrival": run(False), "bucketed": run(True)}, max(1, args.repeats // 2))
+    max_diff = float(np.abs(outputs[True] - outputs[False]).max())
+    return [
+        {"benchmark": "2 batching", "case": f"arrival order ({args.n_clips} clips, batch {args.batch})",
+         "seconds": t["arrival"], "ratio": 1.0, "padded_frames": padded_fraction(arrival_batches)},
+        {"benchmark": "2 batching", "case": "length-bucketed (hf_ser default)", "seconds": t["bucketed"],
+         "ratio": t["arrival"] / t["bucketed"], "padded_frames": padded_fraction(bucket_batches),
+         "max_abs_logit_diff": max_diff, "target": "throughput >= 1.5x, padding < 5%"},
+    ]  # fmt: skip
+
+
+def loop_masp_reference(layers, lengths, weights):
+    """Per-utterance loop like the challenge baseline's pooling code."""
+    out = []
+    probs = torch.softmax(weights, 0)
+    for b, length in enumerate(lengths):
+        feats = 0
+        for layer in range(layers.shape[0]):
+            h = layers[layer, b, :length]
+            mu = h.mean(0)
+            sigma = torch.sqrt((h**2).mean(0) - mu**2 + 1e-6)
+            feats = feats + probs[layer] * torch.cat([mu, sigma])
+        out.append(feats)
+    return torch.stack(out)
+
+
+def loop_asp_reference(pool, hidden, lengths):
+    out = []
+    for b, length in enumerate(lengths):
+        h = hidden[b, :length]
+        alpha = torch.softmax(pool.attention(h).squeeze(-1), 0)
+        mu = (alpha[:, None] * h).sum(0)
+        sigma = torch.sqrt(((alpha[:, None] * h**2).sum(0) - mu**2).clamp(min=1e-6))
+        out.append(torch.cat([mu, sigma]))
+    return torch.stack(out)
+
+
+def bench_pooling(args, dtype) -> list[dict]:
+    """3. Vectorised masked MASP/ASP vs a per-utterance loop at batch 32."""
+    from hf_ser.pooling import AttentiveStatisticsPooling, MultiLayerStatisticsPooling
+
+    enc = encoder_config(args.size)
+    layers_n, dim = enc["num_hidden_layers"], enc["hidden_size"]
+    frames = int(args.clip_s * 50)
+    rng = torch.Generator().manual_seed(0)
+    hidden = torch.randn(layers_n, 32, frames, dim, generator=rng).to(args.device, dtype)
+    lengths = torch.randint(frames // 4, frames + 1, (32,), generator=rng).tolist()
+    mask = (torch.arange(frames)[None] < torch.tensor(lengths)[:, None]).to(args.device)
+    masp = MultiLayerStatisticsPooling(layers_n).to(args.device, dtype)
+    asp = AttentiveStatisticsPooling(dim).to(args.device, dtype)
+    with torch.inference_mode():
+        diff_masp = (
+            (masp(hidden, mask) - loop_masp_reference(hidden, lengths, masp.layer_weights)).abs().max().item()
+        )
+        diff_asp = (asp(hidden[-1], mask) - loop_asp_reference(asp, hidden[-1], lengths)).abs().max().item()
+
+        t = compare(
+            {
+                "masp_vec": lambda: masp(hidden, mask),
+                "masp_loop": lambda: loop_masp_reference(hidden, lengths, masp.layer_weights),
+                "asp_vec": lambda: asp(hidden[-1], mask),
+                "asp_loop": lambda: loop_asp_reference(asp, hidden[-1], lengths),
+            },
+            args.repeats * 2,
+        )
+    return [
+        {"benchmark": "3 pooling (batch 32)", "case": "MASP per-utterance loop", "seconds": t["masp_loop"], "ratio": 1.0},
+        {"benchmark": "3 pooling (batch 32)", "case": "MASP vectorised masked (hf_ser)", "seconds": t["masp_vec"],
+         "ratio": t["masp_loop"] / t["masp_vec"], "max_abs_diff": diff_masp, "target": "speed-up >= 10x"},
+        {"benchmark": "3 pooling (batch 32)", "case": "ASP per-utterance loop", "seconds": t["asp_loop"], "ratio": 1.0},
+        {"benchmark": "3 pooling (batch 32)", "case": "ASP vectorised masked (hf_ser)", "seconds": t["asp_vec"],
+         "ratio": t["asp_loop"] / t["asp_vec"], "max_abs_diff": diff_asp, "target": "speed-up >= 10x"},
+    ]  # fmt: skip
+
+
+TRAIN_STEP_CHILD = r"""
+import json, resource, sys, time, torch
+sys.path.insert(0, sys.argv[1])
+from run_benchmarks import encoder_config
+from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
+size, trainable, seconds, batch, device = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+trainable = None if trainable == "all" else int(trainable)
+torch.manual_seed(0)
+model = WavLMForMASPClassification(WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=trainable))
+model.to(device).train()
+optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+x = torch.randn(batch, int(seconds * 16000), device=device)
+labels = torch.randint(0, 8, (batch,), device=device)
+times = []
+if device == "cuda":
+    torch.cuda.reset_peak_memory_stats()
+for step in range(4):
+    start = time.perf_counter()
+    loss = model(x, labels=labels).loss
+    loss.backward()
+    optim.step()
+    optim.zero_grad(set_to_none=True)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    times.append(time.perf_counter() - start)
+peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+print(json.dumps({"step_s": sorted(times[1:])[len(times[1:]) // 2], "peak_mib": peak, "trainable_params": n_train}))
+"""
+
+
+def bench_training_step(args, dtype) -> list[dict]:
+    """4. One optimizer step: paper 000's 15 trainable layers of 24 vs full fine-tuning (large config)."""
+    size = "tiny" if args.quick else "large"
+    n_layers = encoder_config(size)["num_hidden_layers"]
+    partial = str(round(n_layers * 15 / 24))  # paper 000: 15 of 24
+    rows = {}
+    for trainable in (partial, "all"):
+        result = subprocess.run(
+            [sys.executable, "-c", TRAIN_STEP_CHILD, str(HERE), size, trainable, str(args.train_clip_s), "2", args.device],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        rows[trainable] = json.loads(result.stdout.strip().splitlines()[-1])
+    memory_kind = "peak GPU memory" if args.device == "cuda" else "peak process RSS"
+    full = rows["all"]
+    return [
+        {"benchmark": f"4 training step ({size}, batch 2 x {args.train_clip_s:g} s)", "case": "full fine-tuning",
+         "seconds": full["step_s"], "ratio": 1.0, memory_kind + " MiB": full["peak_mib"],
+         "trainable_params": full["trainable_params"]},
+        {"benchmark": f"4 training step ({size}, batch 2 x {args.train_clip_s:g} s)",
+         "case": f"{partial} trainable layers of {n_layers} (paper 000)", "seconds": rows[partial]["step_s"],
+         "ratio": full["step_s"] / rows[partial]["step_s"], memory_kind + " MiB": rows[partial]["peak_mib"],
+         "memory_ratio": rows[partial]["peak_mib"] / full["peak_mib"], "trainable_params": rows[partial]["trainable_params"]},
+    ]  # fmt: skip
+
+
+def bench_frozen_encoder(args, dtype) -> list[dict]:
+    """5. Head training with a frozen encoder: cached embeddings vs re-encoding the audio every epoch."""
+    from hf_ser import build_feature_extractor
+    from hf_ser.pooling import MaskedMeanPooling
+
+    models = build_models(args.size, args.device, dtype)
+    encoder = models["bare"]
+    fe = build_feature_extractor()
+    rng = np.random.default_rng(2)
+    waves = [
+        rng.standard_normal(int(s * SR)).astype(np.float32) * 0.1
+        for s in rng.uniform(2.75, 6, args.n_cache_clips)
+    ]
+    labels = torch.from_numpy(rng.uniform(1, 7, (len(waves), 3)).astype(np.float32)).to(args.device)
+    pool = MaskedMeanPooling()
+    dim = encoder.config.hidden_size
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.Linear(dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 3)).to(
+        args.device, dtype
+    )
+    optim = torch.optim.AdamW(head.parameters(), lr=1e-3)
+    batches = [list(range(i, min(i + args.batch, len(waves)))) for i in range(0, len(waves), args.batch)]
+
+    def embed(indices):
+        inputs = fe([waves[i] for i in indices], sampling_rate=SR, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = encoder(
+                inputs["input_values"].to(args.device, dtype),
+                attention_mask=inputs["attention_mask"].to(args.device),
+            ).last_hidden_state
+            mask = encoder._get_feature_vector_attention_mask(
+                hidden.shape[1], inputs["attention_mask"].to(args.device)
+            )
+            return pool(hidden, mask)
+
+    def head_step(features, indices):
+        loss = torch.nn.functional.mse_loss(head(features).float(), labels[indices])
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+
+    def epoch_reencode():
+        for indices in batches:
+            head_step(embed(indices), indices)
+
+    cache_start = time.perf_counter()
+    cache = torch.cat([embed(indices) for indices in batches])  # the one-off encoding pass (epoch 1)
+    cache_seconds = time.perf_counter() - cache_start
+
+    def epoch_cached():
+        for indices in batches:
+            head_step(cache[indices], indices)
+
+    t = compare({"reencode": epoch_reencode, "cached": epoch_cached}, max(1, args.repeats // 2))
+    return [
+        {"benchmark": f"5 frozen encoder ({args.n_cache_clips} clips/epoch)", "case": "re-encode every epoch",
+         "seconds": t["reencode"], "ratio": 1.0},
+        {"benchmark": f"5 frozen encoder ({args.n_cache_clips} clips/epoch)", "case": "cached embeddings, epoch >= 2",
+         "seconds": t["cached"], "ratio": t["reencode"] / t["cached"], "one_off_cache_s": cache_seconds,
+         "target": "speed-up >= 20x"},
+    ]  # fmt: skip
+
+
+LONG_AUDIO_CHILD = r"""
+import json, resource, sys, time, numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from run_benchmarks import encoder_config
+from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
+from hf_ser.inference import predict_windows
+size, minutes, device = sys.argv[2], float(sys.argv[3]), sys.argv[4]
+torch.manual_seed(0)
+model = WavLMForMASPClassification(WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=None)).to(device)
+wave = (np.random.default_rng(0).standard_normal(int(minutes * 60 * 16000)) * 0.1).astype(np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+starts, logits = predict_windows(model, build_feature_extractor(), wave, window_s=10.0, batch_size=4)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "rtf": seconds / (minutes * 60), "peak_mib": peak, "windows": len(starts),
+                  "audio_mib": wave.nbytes / 2**20, "before_mib": before}))
+"""
+
+
+def bench_long_audio(args, dtype) -> list[dict]:
+    """6. Windowed inference on long recordings: real-time factor, and peak memory for 2 vs 10 minutes."""
+    rows = []
+    for minutes in (args.long_minutes / 5, args.long_minutes):
+        result = subprocess.run(
+            [sys.executable, "-c", LONG_AUDIO_CHILD, str(HERE), args.size, str(minutes), args.device],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        r = json.loads(result.stdout.strip().splitlines()[-1])
+        rows.append(
+            {"benchmark": "6 long audio (10 s windows)", "case": f"{minutes:g} min recording", "seconds": r["seconds"],
+             "rtf": r["rtf"], "peak process RSS MiB": r["peak_mib"], "audio MiB": r["audio_mib"], "windows": r["windows"]}
+        )  # fmt: skip
+    rows[1]["memory_ratio_vs_short"] = rows[1]["peak process RSS MiB"] / rows[0]["peak process RSS MiB"]
+    return rows
+
+
+BENCHMARKS = {
+    "overhead": bench_overhead,
+    "batching": bench_batching,
+    "pooling": bench_pooling,
+    "training": bench_training_step,
+    "frozen": bench_frozen_encoder,
+    "long": bench_long_audio,
+}
+
+
+def to_markdown(rows: list[dict], header: str) -> str:
+    lines = [header, "", "| benchmark | case | seconds | ratio | details |", "|---|---|---|---|---|"]
+    for row in rows:
+        details = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in row.items()
+            if k not in ("benchmark", "case", "seconds", "ratio")
+        )
+        ratio = f"{row['ratio']:.2f}x" if "ratio" in row else ""
+        lines.append(f"| {row['benchmark']} | {row['case']} | {row['seconds']:.4f} | {ratio} | {details} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="Tiny sizes: checks that every benchmark runs.")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="Run only these benchmarks.")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--large", action="store_true", help="Use the WavLM-large-sized config (GPU).")
+    parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    args = parser.parse_args(argv)
+    args.size = "tiny" if args.quick else ("large" if args.large else "base")
+    args.batch = 4 if args.quick else 8
+    args.clip_s = 1.0 if args.quick else 4.0
+    args.repeats = 2 if args.quick else 5
+    args.n_clips = 12 if args.quick else 96
+    args.length_scale = 0.2 if args.quick else 1.0
+    args.train_clip_s = 0.5 if args.quick else 2.0
+    args.n_cache_clips = 8 if args.quick else 48
+    args.long_minutes = 0.5 if args.quick else 10.0
+    torch.set_num_threads(torch.get_num_threads())
+    dtype = getattr(torch, args.dtype)
+
+    rows = []
+    for name in args.only or list(BENCHMARKS):
+        print(f"[bench] {name} ...", flush=True)
+        new_rows = BENCHMARKS[name](args, dtype)
+        for row in new_rows:
+            print(
+                "   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True
+            )
+        rows += new_rows
+    header = (
+        f"# hf_ser benchmarks\n\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"threads, device={args.device}, dtype={args.dtype}, torch {torch.__version__}; encoder size: {args.size} "
+        f"(random weights, layer-norm conv front end). Ratios are measured side by side in this one run "
+        f"(median of interleaved repetitions). Max RSS of this process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB."
+    )
+    text = to_markdown(rows, header)
+    args.output.write_text(text)
+    args.output.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
