@@ -236,14 +236,15 @@ def test_unlisted_test3_audio_and_cache_refresh(corpus, tmp_path):
 
 
 def test_preparation_never_decodes_audio(corpus, tmp_path):
-    """Examples carry paths, decoded on access: preparing reads no samples (a 120k-clip corpus stays out of memory)."""
+    """Examples carry paths decoded on access: preparation reads no samples, big corpora stay out of memory."""
     victim = consensus_rows(corpus)[0]["FileName"]
     (corpus / "Audios" / victim).write_bytes(b"not a wav file at all")
     dataset = load_msp_podcast(corpus, cache_dir=tmp_path / "cache")
     index = dataset["train"]["file"].index(victim)
     assert dataset["train"].data.column("audio")[index]["bytes"].as_py() is None  # stored as a path only
     assert dataset["train"].data.column("audio")[index]["path"].as_py().endswith(victim)
-    with pytest.raises(Exception):  # noqa: B017 - the decoder's own error type; what matters is that it is lazy
+    # The decoder raises its own error type; what matters is that it only happens on access.
+    with pytest.raises(Exception):  # noqa: B017
         dataset["train"][index]["audio"].get_all_samples()
 
 
@@ -256,7 +257,7 @@ def test_primary_label_normalisation():
 
 
 def test_soft_labels_from_columnar_detailed_file(corpus, tmp_path):
-    """Some releases spell the annotations out in columns (EmoClass_Major, ...): both layouts give the same votes."""
+    """Some releases spell annotations out in columns (EmoClass_Major, ...): both layouts give equal votes."""
     quoted = load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "cache")
     with open(corpus / "Labels" / "labels_detailed.csv", newline="") as handle:
         rows = list(csv.reader(handle))[1:]

@@ -132,7 +132,7 @@ def test_bad_arguments(tmp_path):
 
 
 def _features(audio: np.ndarray) -> np.ndarray:
-    """Band log-energies (mean, std over loud frames) and speaking rate proxies: a deliberately simple front end."""
+    """Band log-energies (mean, std over loud frames) and duration: a deliberately simple front end."""
     frames = np.lib.stride_tricks.sliding_window_view(audio - audio.mean(), 400)[::160] * np.hanning(400)
     bands = np.log(
         (np.abs(np.fft.rfft(frames, 512)) ** 2)[:, :256].reshape(len(frames), 32, 8).sum(-1) + 1e-8
@@ -144,7 +144,7 @@ def _features(audio: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
 def test_emotion_cues_generalise_to_held_out_voices(tmp_path):
-    """A linear classifier on simple spectral features, trained on the Train voices, recognises the held-out voices."""
+    """A linear classifier on simple spectral features, trained on the Train voices, recognises new voices."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.pipeline import make_pipeline

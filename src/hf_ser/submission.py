@@ -1,7 +1,8 @@
 """Challenge submission files for the Interspeech 2025 SER challenge (paper 002, Naini et al.).
 
 - Task 1 (categorical): `Filename,Prediction`, one row per test clip, the predicted primary emotion.
-- Task 2 (attributes): `FileName,EmoAct,EmoVal,EmoDom`, arousal, valence and dominance on the corpus's 1-7 scale.
+- Task 2 (attributes): `FileName,EmoAct,EmoVal,EmoDom`, arousal, valence and dominance on the corpus's 1-7
+  scale.
 
 Both writers check what they write (one row per distinct file, known classes, finite values) and raise
 `SubmissionError` with a message that says what is wrong, so a malformed file is never uploaded.
@@ -61,7 +62,7 @@ def write_categorical_submission(
         label_names (`Sequence[str]`, defaults to the challenge order): names of the class ids (a model's
             `config.id2label` values).
         label_format (`str`, defaults to `"code"`): `"code"` writes the one-letter consensus codes of
-            `labels_consensus.csv` (A, S, H, U, F, D, C, N); `"name"` writes the class names (Angry, Sad, ...).
+            `labels_consensus.csv` (A, S, H, U, F, D, C, N); `"name"` writes the names (Angry, Sad, ...).
 
     Returns:
         `Path`: the written file.
@@ -127,8 +128,8 @@ def write_attribute_submission(
         path (`str` or `os.PathLike`): the CSV to write (parent folders are created).
         file_names (`Sequence[str]`): the test clips' file names.
         predictions (N x 3): arousal, valence, dominance (in that order, as `hf_ser.ATTRIBUTE_LABELS`) on 1-7.
-        clip (`bool`, defaults to `True`): clip values to [1, 7], as the challenge baseline does when it maps its
-            (x - 1) / 6 outputs back; with `clip=False` values outside the scale raise `SubmissionError`.
+        clip (`bool`, defaults to `True`): clip values to [1, 7], as the challenge baseline does when it maps
+            its (x - 1) / 6 outputs back; with `clip=False` values outside the scale raise `SubmissionError`.
 
     Returns:
         `Path`: the written file.

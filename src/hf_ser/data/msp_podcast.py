@@ -1,36 +1,36 @@
-"""A `datasets` builder for the MSP-Podcast corpus as it lies on disk (release 1.12, Interspeech 2025 challenge).
+"""A `datasets` builder for the MSP-Podcast corpus as it lies on disk (release 1.12, Interspeech 2025).
 
 The corpus is licensed, so users bring their own copy::
 
     MSP-PODCAST/
-      Audios/                      MSP-PODCAST_0002_0033.wav ... (16 kHz mono; Test3 files have "test3" in the name)
+      Audios/                      MSP-PODCAST_0002_0033.wav ... (16 kHz mono; Test3 names contain "test3")
       Labels/labels_consensus.csv  FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set
-      Labels/labels_detailed.csv   one quoted "worker; primary; secondary; A:x; V:x; D:x" row per annotator and clip
+      Labels/labels_detailed.csv   quoted "worker; primary; secondary; A:x; V:x; D:x", one per annotator
       Transcripts/<FileName without .wav>.txt
 
-`load_msp_podcast(data_dir)` returns a `DatasetDict` with the splits the CSV holds: `train` (Train), `validation`
-(Development), `test1`, `test2` and `test3` (no public labels: None). Loading scripts are gone in datasets 5, so the
-builder is a class in this package, used as `MSPPodcast(data_dir=..., config_name=...)` with
-`download_and_prepare()` and `as_dataset()`.
+`load_msp_podcast(data_dir)` returns a `DatasetDict` with the splits the CSV holds: `train` (Train),
+`validation` (Development), `test1`, `test2` and `test3` (no public labels: None). Loading scripts are gone in
+datasets 5, so the builder is a class in this package, used as `MSPPodcast(data_dir=..., config_name=...)`
+with `download_and_prepare()` and `as_dataset()`.
 
 Configurations (paper 002 describes the two challenge tasks):
-- `"categorical"`: `label`, a `ClassLabel` over the 8 primary emotions in the challenge order (Angry, Sad, Happy,
-  Surprise, Fear, Disgust, Contempt, Neutral). Other (O) and No agreement (X) rows are excluded by default;
-  `include_other=True` keeps them as classes 8 and 9, so the 8 primary ids do not move.
-- `"attributes"`: `arousal`, `valence`, `dominance` floats on 1-7. O/X rows are kept by default: paper 001 shows
-  that training the attribute task with them helps.
+- `"categorical"`: `label`, a `ClassLabel` over the 8 primary emotions in the challenge order (Angry, Sad,
+  Happy, Surprise, Fear, Disgust, Contempt, Neutral). Other (O) and No agreement (X) rows are excluded by
+  default; `include_other=True` keeps them as classes 8 and 9, so the 8 primary ids do not move.
+- `"attributes"`: `arousal`, `valence`, `dominance` floats on 1-7. O/X rows are kept by default: paper 001
+  shows that training the attribute task with them helps.
 - `"all"`: both (O/X excluded by default, as for `"categorical"`).
-Every configuration has `audio` (`datasets.Audio`, 16 kHz, decoded lazily), `file`, `speaker_id` and `gender` (None
-when `Unknown`) and `transcript` (the `[...]:` prefix some lines carry is stripped; None when missing).
+Every configuration has `audio` (`datasets.Audio`, 16 kHz, decoded lazily), `file`, `speaker_id` and `gender`
+(None when `Unknown`) and `transcript` (the `[...]:` prefix some lines carry is stripped; None when missing).
 `soft_labels=True` adds `soft_label`: per clip, the distribution of the annotators' primary votes from
-`labels_detailed.csv` over the label classes (free-text primaries normalised: "Other-..." and unrecognised strings
-count as Other), the soft targets used by top challenge systems (paper 002).
+`labels_detailed.csv` over the label classes (free-text primaries normalised: "Other-..." and unrecognised
+strings count as Other), the soft targets used by top challenge systems (paper 002).
 
-Preparation never holds audio in memory: examples carry file paths that `datasets.Audio` decodes on access, so a
-corpus of 120k+ clips prepares in the time it takes to read the CSVs. Rows that cannot be used (missing audio
-file, unknown class or split, missing/invalid attribute, duplicate file name) are counted and reported with the
-first examples; `on_error="raise"` (default) stops with that report, `on_error="skip"` drops the rows and logs it.
-Nothing is dropped silently.
+Preparation never holds audio in memory: examples carry file paths that `datasets.Audio` decodes on access, so
+a corpus of 120k+ clips prepares in the time it takes to read the CSVs. Rows that cannot be used (missing
+audio file, unknown class or split, missing/invalid attribute, duplicate file name) are counted and reported
+with the first examples; `on_error="raise"` (default) stops with that report, `on_error="skip"` drops the rows
+and logs it. Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from ..configuration_wavlm_masp import EMOTION_LABELS
 logger = logging.getLogger(__name__)
 
 SAMPLING_RATE = 16_000
-# Consensus codes in the challenge class order (EMOTION_LABELS), then the two codes outside the 8 primary classes.
+# Consensus codes in the challenge class order (EMOTION_LABELS), then the two outside the 8 primary classes.
 EMOTION_CODES = ("A", "S", "H", "U", "F", "D", "C", "N")
 OTHER_CODES = ("O", "X")
 OTHER_LABELS = ("Other", "No agreement")
@@ -84,13 +84,13 @@ class MSPPodcastConfig(datasets.BuilderConfig):
 
     Args:
         name (`str`, defaults to `"categorical"`): `"categorical"`, `"attributes"` or `"all"`.
-        include_other (`bool`, *optional*): keep the O (other) and X (no agreement) rows. Defaults to False for
-            `"categorical"`/`"all"` (the challenge's 8 classes) and True for `"attributes"` (paper 001).
+        include_other (`bool`, *optional*): keep the O (other) and X (no agreement) rows. Defaults to False
+            for `"categorical"`/`"all"` (the challenge's 8 classes) and True for `"attributes"` (paper 001).
         soft_labels (`bool`, defaults to `False`): add `soft_label` from `Labels/labels_detailed.csv`.
         on_error (`str`, defaults to `"raise"`): what to do with rows that cannot be used: `"raise"` an
             [`MSPPodcastError`] listing them, or `"skip"` them with a logged report.
-        corpus_signature (`str`, *optional*): a fingerprint of the corpus files, so that the cache is rebuilt when
-            they change (`load_msp_podcast` sets it).
+        corpus_signature (`str`, *optional*): a fingerprint of the corpus files, so that the cache is rebuilt
+            when they change (`load_msp_podcast` sets it).
     """
 
     name: str = "categorical"
@@ -104,7 +104,7 @@ class MSPPodcastConfig(datasets.BuilderConfig):
         self.validate()
 
     def validate(self) -> None:
-        """Check the fields (datasets sets keyword overrides after `__post_init__`, so the builder calls this too)."""
+        """Check the fields (also called by the builder: datasets applies overrides after `__post_init__`)."""
         if self.name not in CONFIG_NAMES:
             raise MSPPodcastError(f"Unknown configuration {self.name!r}; choose one of {CONFIG_NAMES}.")
         if self.on_error not in ("raise", "skip"):
@@ -126,7 +126,7 @@ class MSPPodcastConfig(datasets.BuilderConfig):
 
     @property
     def label_names(self) -> tuple[str, ...]:
-        """Class names of `label` and `soft_label`: the 8 primary emotions, plus Other and No agreement if kept."""
+        """Class names of `label`/`soft_label`: the 8 primary emotions, then Other, No agreement if kept."""
         return EMOTION_LABELS + (OTHER_LABELS if self.keeps_other else ())
 
 
@@ -141,7 +141,7 @@ class PreparationReport:
     problems: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Worth a warning, but no row is dropped for them.
     notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    # Free-text primary labels that name no class (typos, "Dissapointed"): counted as Other votes, as in the corpus.
+    # Free-text primaries naming no class (typos, "Dissapointed"): counted as Other votes, as in the corpus.
     unrecognised_primaries: list[str] = field(default_factory=list)
 
     @staticmethod
@@ -247,7 +247,8 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
             features=datasets.Features(features),
             homepage="https://ecs.utdallas.edu/research/researchlabs/msp-lab/MSP-Podcast.html",
             citation=(
-                "@article{busso2025msppodcast, title={The MSP-Podcast Corpus}, author={Busso, Carlos and others},"
+                "@article{busso2025msppodcast, title={The MSP-Podcast Corpus},"
+                " author={Busso, Carlos and others},"
                 " journal={IEEE Transactions on Affective Computing}, year={2025}}"
             ),
         )
@@ -371,7 +372,7 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
     def _read_votes(
         self, root: Path, wanted: set[str], report: PreparationReport
     ) -> dict[str, dict[str, int]]:
-        """Primary-emotion vote counts per clip from labels_detailed.csv, streamed (650k+ rows in the corpus)."""
+        """Primary-emotion vote counts per clip from labels_detailed.csv, streamed (650k+ rows in 1.12)."""
         path = root / "Labels" / "labels_detailed.csv"
         if not path.is_file():
             raise MSPPodcastError(f"soft_labels=True needs {path}, which does not exist.")
@@ -532,7 +533,7 @@ def load_msp_podcast(
         config_name (`str`, defaults to `"categorical"`): `"categorical"`, `"attributes"` or `"all"`.
         include_other (`bool`, *optional*): keep O/X rows (default: only for `"attributes"`); kept rows get
             class ids 8 (Other) and 9 (No agreement).
-        soft_labels (`bool`, defaults to `False`): add `soft_label`, the annotators' primary-vote distribution.
+        soft_labels (`bool`, defaults to `False`): add `soft_label`, the annotators' vote distribution.
         on_error (`str`, defaults to `"raise"`): `"raise"` on unusable rows, or `"skip"` them (logged).
         cache_dir (`str`, *optional*): where the prepared Arrow files go; defaults to the datasets cache
             (`HF_DATASETS_CACHE`). The cache key includes the arguments and a fingerprint of the corpus files.
@@ -540,7 +541,7 @@ def load_msp_podcast(
         num_proc (`int`, *optional*): processes for preparation.
 
     Returns:
-        `datasets.DatasetDict`: the splits the CSV holds, among `train`, `validation`, `test1`, `test2`, `test3`.
+        `datasets.DatasetDict`: the splits the CSV holds, among train, validation, test1, test2, test3.
 
     Example:
         >>> from hf_ser import load_msp_podcast

@@ -1,22 +1,24 @@
 """Tiny MSP-Podcast-layout corpora of synthetic speech, for tests and the embedded demo.
 
-`make_tiny_corpus` writes a few dozen to a few hundred short clips (1-3 s, 16 kHz mono PCM) in exactly the layout of
-the licensed corpus (see `hf_ser.data.msp_podcast`): `Audios/`, `Labels/labels_consensus.csv`,
-`Labels/labels_detailed.csv` and `Transcripts/`. Speech comes from espeak-ng, one espeak voice per "speaker" so that
-held-out-speaker splits are meaningful; each emotion gets its own prosody (pitch, rate, loudness, pauses) and voice
-quality (spectral tilt, tremolo, breathiness), strong enough that a small model trained from scratch learns it.
-Without espeak-ng the clips are harmonic tone "syllables" with the same class-dependent pitch, tempo and quality.
+`make_tiny_corpus` writes a few dozen to a few hundred short clips (1-3 s, 16 kHz mono PCM) in exactly the
+layout of the licensed corpus (see `hf_ser.data.msp_podcast`): `Audios/`, `Labels/labels_consensus.csv`,
+`Labels/labels_detailed.csv` and `Transcripts/`. Speech comes from espeak-ng, one espeak voice per "speaker"
+so that held-out-speaker splits are meaningful; each emotion gets its own prosody (pitch, rate, loudness,
+pauses) and voice quality (spectral tilt, tremolo, breathiness), strong enough that a small model trained from
+scratch learns it. Without espeak-ng the clips are harmonic tone "syllables" with the same class-dependent
+pitch, tempo and quality.
 
 What mimics the real corpus (so the builder's code paths run on it):
-- `Split_Set` values Train / Development / Test1 / Test2 / Test3, speaker-independent; Test3 files carry `test3` in
-  their names and have no labels, speaker or transcript (withheld in the challenge, paper 002).
+- `Split_Set` values Train / Development / Test1 / Test2 / Test3, speaker-independent; Test3 files carry
+  `test3` in their names and have no labels, speaker or transcript (withheld in the challenge, paper 002).
 - Some O (other) and X (no agreement) rows and some `Unknown` speakers.
-- `labels_detailed.csv` with one quoted `worker; primary; secondary; A:x; V:x; D:x;` row per annotator, free-text
-  primaries (`Other-...` strings, a bare "Dissapointed" typo) from which the consensus rows are derived by plurality
-  vote (ties give X) and attribute means, as in the corpus.
+- `labels_detailed.csv` with one quoted `worker; primary; secondary; A:x; V:x; D:x;` row per annotator,
+  free-text primaries (`Other-...` strings, a bare "Dissapointed" typo) from which the consensus rows are
+  derived by plurality vote (ties give X) and attribute means, as in the corpus.
 - Some transcripts carry a `[...]:` prefix; some are missing.
 
-Generation takes a few seconds per 100 clips on 2 CPU cores (espeak-ng runs in parallel threads) and caches nothing.
+Generation takes a few seconds per 100 clips on 2 CPU cores (espeak-ng runs in parallel threads) and caches
+nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ CLASS_NAMES = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt
 
 @dataclass(frozen=True)
 class EmotionStyle:
-    """How one emotion is rendered: espeak-ng prosody plus a voice-quality effect, and its typical attributes."""
+    """How one emotion is rendered (espeak-ng prosody, a voice-quality effect) and its typical attributes."""
 
     pitch: int  # espeak-ng -p (0-99), relative to the voice's own pitch
     speed: int  # espeak-ng -s, words per minute
@@ -55,8 +57,9 @@ class EmotionStyle:
     attributes: tuple[float, float, float]  # typical (arousal, valence, dominance) on 1-7
 
 
-# Pitch, rate and loudness follow the usual acoustic correlates of emotion (high arousal: higher, faster, louder;
-# sadness: low, slow, soft, dark); the voice-quality effects make every pair of classes differ in more than one cue.
+# Pitch, rate and loudness follow the usual acoustic correlates of emotion (high arousal: higher, faster,
+# louder; sadness: low, slow, soft, dark); the voice-quality effects make every pair of classes differ in more
+# than one cue.
 STYLES: dict[str, EmotionStyle] = {
     "A": EmotionStyle(45, 215, 190, 0, 0.9, 0.0, 0.0, (5.8, 2.2, 5.6)),
     "S": EmotionStyle(15, 105, 60, 14, -0.9, 0.0, 0.0, (2.4, 2.3, 2.8)),
@@ -270,11 +273,13 @@ def make_tiny_corpus(
 
     Args:
         root (`str` or `Path`): directory to create (or an empty existing one).
-        n_speakers (`int`, defaults to 8): labelled speakers, each an espeak-ng voice (at most 10). The last three
-            are held out as Development, Test1 and Test2 (fewer with fewer speakers); the rest are Train.
+        n_speakers (`int`, defaults to 8): labelled speakers, each an espeak-ng voice (at most 10). The last
+            three are held out as Development, Test1 and Test2 (fewer with fewer speakers), the rest are
+            Train.
         clips_per_class (`int`, defaults to 2): clips per emotion class and labelled speaker.
         seed (`int`, defaults to 0): seed of every random choice; the same arguments give the same corpus.
-        n_other (`int`, *optional*): O and X rows (alternating, spread over the speakers); defaults to `n_speakers`.
+        n_other (`int`, *optional*): O and X rows (alternating, spread over the speakers); defaults to
+            `n_speakers`.
         n_unknown_speaker (`int`, defaults to 4): Train clips whose speaker is `Unknown`.
         n_test3 (`int`, defaults to 8): unlabelled Test3 clips (one class each, cycling).
         backend (`str`, defaults to `"auto"`): `"espeak"`, `"tones"`, or `"auto"` (espeak-ng when installed).
@@ -373,7 +378,8 @@ def make_tiny_corpus(
             detailed_rows.append(
                 [
                     file_name,
-                    f"WORKER{worker:08d}; {vote}; {secondary}; A:{arousal:.1f}; V:{valence:.1f}; D:{dominance:.1f};",
+                    f"WORKER{worker:08d}; {vote}; {secondary}; "
+                    f"A:{arousal:.1f}; V:{valence:.1f}; D:{dominance:.1f};",
                 ]
             )
         code = _plurality(votes)

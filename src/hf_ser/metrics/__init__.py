@@ -1,7 +1,7 @@
-"""The challenge metrics as `evaluate` modules that load from files shipped in the package, never from the Hub.
+"""The challenge metrics as `evaluate` modules, loaded from files shipped in the package, never from the Hub.
 
-- `"f1"`: macro- and micro-F1 (Task 1 of the Interspeech 2025 SER challenge, paper 002), UAR and WAR (paper 004),
-  per-class F1 and the confusion matrix on request.
+- `"f1"`: macro- and micro-F1 (Task 1 of the Interspeech 2025 SER challenge, paper 002), UAR and WAR (paper
+  004), per-class F1 and the confusion matrix on request.
 - `"ccc"`: concordance correlation coefficient per attribute and their mean (Task 2, paper 002).
 
 Each module is one flat file, `metrics/<name>/<name>.py`, so it also loads with plain

@@ -1,13 +1,13 @@
-"""Concordance correlation coefficient per emotional attribute and their mean: the attribute metrics of hf_ser.
+"""Concordance correlation coefficient per emotional attribute and their mean: hf_ser's attribute metrics.
 
 An `evaluate` metric module that loads from this file, offline (`evaluate.load("path/to/ccc.py")` or
 `hf_ser.load_metric("ccc")`); nothing is fetched from the Hub.
 
 CCC (Lin, "A concordance correlation coefficient to evaluate reproducibility", Biometrics 1989) is
-2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2) with population (1/N) statistics. It is the Task 2 metric of
-the Interspeech 2025 SER challenge (paper 002: Naini et al.; arousal, valence, dominance and their mean) and the
-quantity the 1-CCC losses of papers 001 and 002 optimise. Two identical constant series agree perfectly (CCC = 1),
-as in `hf_ser.concordance_correlation_coefficient`.
+2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2) with population (1/N) statistics. It is the Task 2
+metric of the Interspeech 2025 SER challenge (paper 002: Naini et al.; arousal, valence, dominance and their
+mean) and the quantity the 1-CCC losses of papers 001 and 002 optimise. Two identical constant series agree
+perfectly (CCC = 1), as in `hf_ser.concordance_correlation_coefficient`.
 
 This file is loaded by `evaluate`, whose import scanner reads one import per line: keep it that way.
 """
@@ -21,8 +21,8 @@ import numpy as np
 ATTRIBUTES = ("arousal", "valence", "dominance")
 
 _DESCRIPTION = """
-Lin's concordance correlation coefficient (CCC), the Interspeech 2025 SER challenge's Task 2 metric: per attribute
-(arousal, valence, dominance) and their mean for N x 3 inputs, or a single CCC for 1-D inputs.
+Lin's concordance correlation coefficient (CCC), the Interspeech 2025 SER challenge's Task 2 metric: per
+attribute (arousal, valence, dominance) and their mean for N x 3 inputs, or a single CCC for 1-D inputs.
 """
 
 _KWARGS_DESCRIPTION = """

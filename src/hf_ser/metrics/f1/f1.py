@@ -4,11 +4,12 @@ An `evaluate` metric module that loads from this file, offline (`evaluate.load("
 `hf_ser.load_metric("f1")`); nothing is fetched from the Hub. Computed with numpy and matching scikit-learn's
 definitions, without needing scikit-learn.
 
-- Macro-F1 is the Task 1 metric of the Interspeech 2025 SER challenge, micro-F1 its secondary metric (paper 002:
-  Naini et al., "The Interspeech 2025 Challenge on Speech Emotion Recognition in Naturalistic Conditions").
-- UAR (unweighted average recall) and WAR (weighted average recall, i.e. accuracy) are the metrics of paper 004
-  (Purohit & Magimai.-Doss, "Emotion information recovery potential of wav2vec2 network fine-tuned for speech
-  recognition task").
+- Macro-F1 is the Task 1 metric of the Interspeech 2025 SER challenge, micro-F1 its secondary metric (paper
+  002: Naini et al., "The Interspeech 2025 Challenge on Speech Emotion Recognition in Naturalistic
+  Conditions").
+- UAR (unweighted average recall) and WAR (weighted average recall, i.e. accuracy) are the metrics of paper
+  004 (Purohit & Magimai.-Doss, "Emotion information recovery potential of wav2vec2 network fine-tuned for
+  speech recognition task").
 
 This file is loaded by `evaluate`, whose import scanner reads one import per line: keep it that way.
 """
@@ -20,31 +21,33 @@ import evaluate
 import numpy as np
 
 _DESCRIPTION = """
-Macro-F1 (the Interspeech 2025 SER challenge's Task 1 metric), micro-F1, unweighted and weighted average recall
-(UAR, WAR) and, on request, per-class F1 and the confusion matrix, for single-label multi-class predictions.
+Macro-F1 (the Interspeech 2025 SER challenge's Task 1 metric), micro-F1, unweighted and weighted average
+recall (UAR, WAR) and, on request, per-class F1 and the confusion matrix, for single-label multi-class
+predictions.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list[int]`): predicted class ids.
     references (`list[int]`): true class ids.
-    labels (`list[int]`, *optional*): the classes to score. Defaults to `range(num_labels)` when `num_labels` is
-        given, else to the classes that occur in the references or the predictions (as scikit-learn does).
+    labels (`list[int]`, *optional*): the classes to score. Defaults to `range(num_labels)` when `num_labels`
+        is given, else to the classes that occur in the references or the predictions (as scikit-learn does).
         Classes listed but never predicted nor true get F1 = `zero_division`; samples whose reference and
         prediction are both outside `labels` are left out of the micro averages.
     num_labels (`int`, *optional*): score the classes `0 .. num_labels - 1` (e.g. 8 for the challenge).
-    zero_division (`float`, *optional*, defaults to 0.0): the value of a precision, recall or F1 that divides by 0.
+    zero_division (`float`, *optional*, defaults to 0.0): the value of a precision, recall or F1 that divides
+        by 0.
     return_per_class (`bool`, *optional*, defaults to `False`): also return `f1_per_class` and
         `recall_per_class` (lists aligned with the returned `labels`).
-    return_confusion_matrix (`bool`, *optional*, defaults to `False`): also return `confusion_matrix`, a list of
-        rows (true class) of counts per predicted class, in the order of the returned `labels`.
+    return_confusion_matrix (`bool`, *optional*, defaults to `False`): also return `confusion_matrix`, a list
+        of rows (true class) of counts per predicted class, in the order of the returned `labels`.
 Returns:
     f1_macro (`float`): unweighted mean of the per-class F1 scores.
     f1_micro (`float`): F1 of the pooled true/false positives (equals accuracy when every class is scored).
-    uar (`float`): unweighted average recall over the scored classes that occur in the references (scikit-learn's
-        `balanced_accuracy_score`).
-    war (`float`): weighted average recall, i.e. recall weighted by class support (accuracy when every class is
-        scored).
+    uar (`float`): unweighted average recall over the scored classes that occur in the references
+        (scikit-learn's `balanced_accuracy_score`).
+    war (`float`): weighted average recall, i.e. recall weighted by class support (accuracy when every class
+        is scored).
 Examples:
     >>> f1 = hf_ser.load_metric("f1")
     >>> f1.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])
@@ -54,9 +57,9 @@ Examples:
 _CITATION = """
 @inproceedings{naini2025challenge,
   title={The Interspeech 2025 Challenge on Speech Emotion Recognition in Naturalistic Conditions},
-  author={Naini, Abinay Reddy and Goncalves, Lucas and Salman, Ali N. and Mote, Pravin and {\\\"U}lgen, Ismail R. and
-          Thebaud, Thomas and Moro-Velazquez, Laureano and Garcia, Leibny Paola and Dehak, Najim and Sisman, Berrak
-          and Busso, Carlos},
+  author={Naini, Abinay Reddy and Goncalves, Lucas and Salman, Ali N. and Mote, Pravin and
+          {\\\"U}lgen, Ismail R. and Thebaud, Thomas and Moro-Velazquez, Laureano and Garcia, Leibny Paola
+          and Dehak, Najim and Sisman, Berrak and Busso, Carlos},
   booktitle={Proc. Interspeech},
   year={2025}
 }
@@ -131,7 +134,8 @@ class F1(evaluate.Metric):
         matrix = np.zeros((labels.size, labels.size), dtype=np.int64)
         np.add.at(matrix, (true_pos[both], predicted_pos[both]), 1)
 
-        # Support and prediction counts include pairs whose other side lies outside `labels`: those are still misses
+        # Support and prediction counts include pairs whose other side lies outside `labels`: those are still
+        # misses
         # or false alarms of the scored class.
         true_positives = np.diag(matrix)
         support = np.array([(references == label).sum() for label in labels], dtype=np.int64)
