@@ -236,7 +236,7 @@ def test_unlisted_test3_audio_and_cache_refresh(corpus, tmp_path):
 
 
 def test_preparation_never_decodes_audio(corpus, tmp_path):
-    """Examples carry paths decoded on access: preparation reads no samples, big corpora stay out of memory."""
+    """Examples carry paths decoded on access: preparing reads no samples, big corpora stay out of memory."""
     victim = consensus_rows(corpus)[0]["FileName"]
     (corpus / "Audios" / victim).write_bytes(b"not a wav file at all")
     dataset = load_msp_podcast(corpus, cache_dir=tmp_path / "cache")
