@@ -274,3 +274,18 @@ def test_soft_labels_from_columnar_detailed_file(corpus, tmp_path):
     columnar = load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "fresh-cache")
     assert columnar["train"]["soft_label"] == quoted["train"]["soft_label"]
     assert quoted["train"]["soft_label"][0] is not None
+
+
+def test_unreadable_vote_rows(corpus, tmp_path):
+    target = consensus_rows(corpus)[0]["FileName"]
+    clean = load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "clean")
+    with open(corpus / "Labels" / "labels_detailed.csv", "a", newline="") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerow(
+            [target, "WORKER99999999; ; Tired; A:4.0; V:4.0; D:4.0;"]
+        )
+    with pytest.raises(
+        MSPPodcastError, match=r"labels_detailed\.csv has rows.*\n  - row without a primary emotion: 1"
+    ):
+        load_msp_podcast(corpus, soft_labels=True, cache_dir=tmp_path / "cache")
+    skipped = load_msp_podcast(corpus, soft_labels=True, on_error="skip", cache_dir=tmp_path / "cache")
+    assert skipped["train"]["soft_label"] == clean["train"]["soft_label"]  # the empty vote is left out

@@ -138,7 +138,10 @@ class PreparationReport:
     split_sizes: dict[str, int] = field(default_factory=dict)
     excluded_other: int = 0
     unlisted_test3_files: int = 0
+    # labels_consensus.csv rows that cannot be used, by problem.
     problems: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # labels_detailed.csv rows that cannot be read (their vote is left out; no clip is dropped for them).
+    vote_problems: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Worth a warning, but no row is dropped for them.
     notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Free-text primaries naming no class (typos, "Dissapointed"): counted as Other votes, as in the corpus.
@@ -396,7 +399,7 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
                     primary = fields[1] if len(fields) > 1 else ""
                 label = normalise_primary(primary)
                 if label is None:
-                    report.problems["unreadable labels_detailed.csv row (vote ignored)"].append(
+                    report.vote_problems["row without a primary emotion"].append(
                         f"line {line_number}: {','.join(row)[:60]!r}"
                     )
                     continue
@@ -440,14 +443,22 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
                             row["file"]
                         )
 
-        if report.problems:
-            message = (
-                f"{report.num_dropped} of the {report.rows_read} rows of {root / 'Labels'} cannot be used:\n"
-                f"{report.problem_summary()}"
-            )
+        if report.problems or report.vote_problems:
+            parts = []
+            if report.problems:
+                parts.append(
+                    f"{report.num_dropped} of the {report.rows_read} rows of "
+                    f"{root / 'Labels' / 'labels_consensus.csv'} cannot be used:\n{report.problem_summary()}"
+                )
+            if report.vote_problems:
+                parts.append(
+                    f"{root / 'Labels' / 'labels_detailed.csv'} has rows that cannot be read:\n"
+                    f"{report._describe(report.vote_problems)}"
+                )
+            message = "\n".join(parts)
             if config.on_error == "raise":
                 raise MSPPodcastError(
-                    message + "\nFix the corpus, or pass on_error='skip' to drop these rows."
+                    message + "\nFix the corpus, or pass on_error='skip' to skip these rows."
                 )
             logger.warning("%s\nThese rows are skipped (on_error='skip').", message)
         if report.notes:
