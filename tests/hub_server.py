@@ -4,7 +4,7 @@ downloads in tests (`HF_ENDPOINT=http://127.0.0.1:PORT`).
 Endpoints: `POST /api/repos/create`, `POST /api/validate-yaml`, `POST /api/{type}s/{repo}/preupload/{rev}`,
 `POST /api/{type}s/{repo}/commit/{rev}` (NDJSON, regular base64 files only: every file is answered "regular" at
 preupload, so no LFS or Xet storage is needed), `POST /api/spaces/{repo}/variables`, `GET /api/{type}s/{repo}`
-(and `/revision/{rev}`), and `HEAD`/`GET /{prefix}{repo}/resolve/{rev}/{path}` with the headers
+(and `/revision/{rev}`), `GET /api/{type}s/{repo}/tree/{rev}`, and `HEAD`/`GET /{prefix}{repo}/resolve/{rev}/{path}` with the headers
 `hf_hub_download` checks (`X-Repo-Commit`, `ETag`, `Content-Length`, `X-Error-Code`).
 
 Every request's `Authorization` header is recorded in `HubServer.authorizations`, so tests can check that a token
@@ -128,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/api/(model|dataset|space)s/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
         if match:
             return self._repo_info(match.group(1), match.group(2))
+        match = re.fullmatch(r"/api/(model|dataset|space)s/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path)
+        if match:
+            return self._tree(match.group(1), match.group(2), match.group(4) or "")
         self._resolve()
 
     def do_POST(self):
@@ -222,6 +225,19 @@ class _Handler(BaseHTTPRequestHandler):
         if repo.sdk:
             info["sdk"] = repo.sdk
         self._send(200, info)
+
+    def _tree(self, repo_type: str, repo_id: str, folder: str):
+        """Every file under `folder` (the listing is always recursive and fits one page)."""
+        repo = self._find_repo(repo_type, repo_id)
+        if repo is None:
+            return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+        prefix = folder.rstrip("/") + "/" if folder else ""
+        entries = [
+            {"type": "file", "path": name, "size": len(data), "oid": _git_blob_sha(data)}
+            for name, data in sorted(repo.files.items())
+            if name.startswith(prefix)
+        ]
+        self._send(200, entries)
 
     def _resolve(self):
         path = unquote(urlparse(self.path).path).lstrip("/")

@@ -57,6 +57,8 @@ def hub():
     with HubServer() as server, pytest.MonkeyPatch.context() as patch:
         patch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
         patch.setattr("huggingface_hub.constants.ENDPOINT", server.endpoint)
+        template = server.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        patch.setattr("huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE", template)
         patch.setenv("HF_ENDPOINT", server.endpoint)
         yield server
 
@@ -239,3 +241,33 @@ def test_push_space_uploads_app_package_and_model_variable(hub, monkeypatch, cap
 
     with pytest.raises(PublishError, match="org/name"):
         push_space("org/ser-demo", model_id="no slash", endpoint=hub.endpoint)
+
+
+def test_multimodal_model_is_pushed_with_its_processor(hub, tmp_path):
+    from transformers import AutoModel
+
+    from test_multimodal import tiny_multimodal_model, tiny_processor
+
+    model = tiny_multimodal_model().eval()
+    processor = tiny_processor()
+    push_to_hub(model, "org/ser-multimodal", processor=processor, token=TOKEN)
+
+    files = hub.repo("org/ser-multimodal").files
+    assert {
+        "tokenizer.json",
+        "processor_config.json",
+        "preprocessor_config.json",
+        "modeling_multimodal.py",
+    } <= set(files)
+    auto_map = json.loads(files["config.json"])["auto_map"]
+    # Speech + text: an AutoModel, deliberately not registered as an audio classifier.
+    assert auto_map["AutoModel"] == "modeling_multimodal.MultimodalSERForRegression"
+    assert "AutoModelForAudioClassification" not in auto_map
+    card = files["README.md"].decode()
+    assert 'pipeline("speech-emotion-regression"' in card and "AutoModelForAudioClassification" not in card
+
+    reloaded = AutoModel.from_pretrained("org/ser-multimodal", cache_dir=tmp_path / "cache").eval()
+    assert (tmp_path / "cache").is_dir()  # downloaded from the stand-in, not read from a local folder
+    batch = dict(processor(audio=[tone(0.6, freq=190.0)], text=["what a lovely day"]))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)

@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-# The Auto classes a published audio model must answer to (AutoConfig plus both model entries).
-REQUIRED_AUTO_MAP = ("AutoConfig", "AutoModel", "AutoModelForAudioClassification")
+# The Auto classes every published model answers to; audio classifiers also need AutoModelForAudioClassification.
+REQUIRED_AUTO_MAP = ("AutoConfig", "AutoModel")
+AUDIO_CLASSIFIER_AUTO_MAP = "AutoModelForAudioClassification"
 PACKAGE_DIR = Path(__file__).resolve().parent
 SPACE_MODEL_VARIABLE = "HF_SER_MODEL"
 
@@ -42,6 +43,19 @@ def _check_repo_id(repo_id: str) -> None:
         raise PublishError(f"repo_id must look like 'org/name', got {repo_id!r}.")
 
 
+def is_audio_classifier(model_type: str | None) -> bool:
+    """Whether hf_ser registers this model type with `AutoModelForAudioClassification` (the multimodal and
+    multi-view models need more than audio and answer to `AutoModel` only)."""
+    from transformers import AutoModelForAudioClassification
+
+    from .registration import MODELS
+
+    for config_class, _model_class, auto_classes in MODELS:
+        if config_class.model_type == model_type:
+            return AutoModelForAudioClassification in auto_classes
+    return False
+
+
 def _relative_imports(source: str) -> set[str]:
     return set(re.findall(r"^\s*from \.([\w]+) import", source, flags=re.MULTILINE))
 
@@ -49,18 +63,22 @@ def _relative_imports(source: str) -> set[str]:
 def complete_code_files(folder: Path) -> dict[str, str]:
     """Make `config.json`'s `auto_map` complete and every code file it needs present in `folder`.
 
-    Missing `AutoModel` / `AutoModelForAudioClassification` entries are filled from the other one; code files named
-    in the map, and the sibling modules they import (`from .pooling import ...`), are copied from hf_ser when
-    missing. Returns the final `auto_map`.
+    Every model needs `AutoConfig` and `AutoModel`; audio classifiers (models hf_ser registers with
+    `AutoModelForAudioClassification`) also need that entry. A missing model entry is filled from the other one.
+    Code files named in the map, and the sibling modules they import (`from .pooling import ...`), are copied from
+    hf_ser when missing. Returns the final `auto_map`.
     """
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())
     auto_map: dict[str, Any] = dict(config.get("auto_map") or {})
-    if "AutoModelForAudioClassification" not in auto_map and "AutoModel" in auto_map:
-        auto_map["AutoModelForAudioClassification"] = auto_map["AutoModel"]
-    if "AutoModel" not in auto_map and "AutoModelForAudioClassification" in auto_map:
-        auto_map["AutoModel"] = auto_map["AutoModelForAudioClassification"]
-    missing = [name for name in REQUIRED_AUTO_MAP if name not in auto_map]
+    required = list(REQUIRED_AUTO_MAP)
+    if is_audio_classifier(config.get("model_type")):
+        required.append(AUDIO_CLASSIFIER_AUTO_MAP)
+        if AUDIO_CLASSIFIER_AUTO_MAP not in auto_map and "AutoModel" in auto_map:
+            auto_map[AUDIO_CLASSIFIER_AUTO_MAP] = auto_map["AutoModel"]
+    if "AutoModel" not in auto_map and AUDIO_CLASSIFIER_AUTO_MAP in auto_map:
+        auto_map["AutoModel"] = auto_map[AUDIO_CLASSIFIER_AUTO_MAP]
+    missing = [name for name in required if name not in auto_map]
     if missing:
         raise PublishError(
             f"config.json's auto_map lacks {missing}; the repo would not load with trust_remote_code. "
@@ -104,6 +122,7 @@ def prepare_model_folder(
     repo_id: str | None = None,
     feature_extractor=None,
     tokenizer=None,
+    processor=None,
     card_data: CardData | None = None,
 ) -> Path:
     """Write everything a published model repository holds into `folder` (see the module docstring).
@@ -119,7 +138,9 @@ def prepare_model_folder(
             Saved alongside; defaults to the folder's own `preprocessor_config.json`, else
             `hf_ser.build_feature_extractor()` (16 kHz, per-utterance normalisation, attention mask).
         tokenizer (*optional*):
-            Saved alongside (multimodal models).
+            Saved alongside.
+        processor (*optional*):
+            A processor (feature extractor + tokenizer, e.g. `MultimodalSERProcessor`), saved alongside.
         card_data (`CardData`, *optional*):
             Defaults to `model.model_card_data` (set by `ModelCardCallback`), else an empty `CardData`.
     """
@@ -147,6 +168,8 @@ def prepare_model_folder(
         raise PublishError(f"No safetensors weights ({' or '.join(WEIGHT_FILES)}) in the model folder.")
     complete_code_files(folder)
 
+    if processor is not None:
+        processor.save_pretrained(folder)
     if feature_extractor is not None:
         feature_extractor.save_pretrained(folder)
     elif not (folder / "preprocessor_config.json").is_file():
@@ -170,6 +193,7 @@ def push_to_hub(
     *,
     feature_extractor=None,
     tokenizer=None,
+    processor=None,
     card_data: CardData | None = None,
     token: str | bool | None = None,
     private: bool | None = None,
@@ -182,7 +206,7 @@ def push_to_hub(
     Args:
         model (`PreTrainedModel` or path): the model, or a folder written by `save_pretrained`.
         repo_id (`str`): `org/name`; the repository is created when missing.
-        feature_extractor, tokenizer, card_data: see [`prepare_model_folder`].
+        feature_extractor, tokenizer, processor, card_data: see [`prepare_model_folder`].
         token (`str`, *optional*): a Hub token; defaults to `HF_TOKEN` / the login cache. Never logged or written.
         private (`bool`, *optional*): visibility of a newly created repository.
         revision (`str`, *optional*): branch to commit to.
@@ -209,6 +233,7 @@ def push_to_hub(
             repo_id=repo_id,
             feature_extractor=feature_extractor,
             tokenizer=tokenizer,
+            processor=processor,
             card_data=card_data,
         )
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -343,6 +368,7 @@ __all__ = [
     "PublishError",
     "add_cli_commands",
     "complete_code_files",
+    "is_audio_classifier",
     "prepare_model_folder",
     "prepare_space_folder",
     "push_space",

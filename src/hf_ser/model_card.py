@@ -215,7 +215,7 @@ def card_metadata(card_data: CardData, config=None) -> dict[str, Any]:
 
 
 def _encoder_summary(config) -> dict[str, Any]:
-    encoder = getattr(config, "encoder_config", None)
+    encoder = getattr(config, "encoder_config", None) or getattr(config, "audio_config", None)
     if encoder is None:
         return {}
     return {
@@ -252,12 +252,17 @@ def render_model_card(card_data: CardData, model_or_config=None) -> str:
     template_text = resources.files("hf_ser").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
+    from .hub import is_audio_classifier  # hub imports this module
+
+    # Without a config, assume the package's main model (an audio classifier).
+    audio_classifier = config is None or is_audio_classifier(getattr(config, "model_type", None))
     return environment.from_string(template_text).render(
         metadata=yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True).strip(),
         card=card_data,
         name=card_data.model_name or (card_data.model_id or "hf-ser-model").split("/")[-1],
         model_id=card_data.model_id or "path/to/model",
         regression=getattr(config, "problem_type", None) == "regression",
+        audio_classifier=audio_classifier,
         id2label=dict(sorted(id2label.items())),
         pooling=getattr(config, "pooling", None),
         num_trainable_layers=getattr(config, "num_trainable_layers", None),
