@@ -142,25 +142,28 @@ def test_pushed_model_reloads_with_and_without_hf_ser(hub, tmp_path):
 
 
 def test_token_is_used_but_never_printed_or_written(hub, tmp_path, monkeypatch, caplog, capfd):
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    import tempfile
+    from huggingface_hub import HfApi
 
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR: the staging folder lands under tmp_path
+    # Scan the staging folder at upload time (it is deleted afterwards): every file push_to_hub wrote.
+    scanned: list[str] = []
+    original_upload = HfApi.upload_folder
+
+    def scanning_upload(self, *args, folder_path, **kwargs):
+        for path in Path(folder_path).rglob("*"):
+            if path.is_file():
+                scanned.append(path.name)
+                assert TOKEN.encode() not in path.read_bytes(), path
+        return original_upload(self, *args, folder_path=folder_path, **kwargs)
+
+    monkeypatch.setattr(HfApi, "upload_folder", scanning_upload)
     caplog.set_level(logging.DEBUG)
-    staged = tmp_path / "staged"
-    model = tiny_masp_model()
-    prepare_model_folder(model, staged, repo_id="org/secret-test")
-    push_to_hub(model, "org/secret-test", token=TOKEN, endpoint=hub.endpoint)
+    push_to_hub(tiny_masp_model(), "org/secret-test", token=TOKEN, card_data=CardData(space_id="org/x"))
 
+    assert {"model.safetensors", "config.json", "README.md", "preprocessor_config.json"} <= set(scanned)
     assert f"Bearer {TOKEN}" in hub.authorizations  # the token did authenticate the upload
     captured = capfd.readouterr()
     assert TOKEN not in captured.out + captured.err
     assert TOKEN not in caplog.text
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.name == "model.safetensors" for p in written)
-    for path in written:
-        assert TOKEN.encode() not in path.read_bytes(), path
     for content in hub.repo("org/secret-test").files.values():
         assert TOKEN.encode() not in content
 
@@ -180,6 +183,7 @@ def test_push_from_a_folder_with_the_cli(hub, tmp_path, monkeypatch, capsys):
         == 0
     )
     assert TOKEN not in capsys.readouterr().out
+    assert hub.authorizations[-1] == f"Bearer {TOKEN}"  # read from HF_TOKEN
     files = hub.repo("org/from-cli").files
     assert {"model.safetensors", "preprocessor_config.json", "pooling.py", "losses.py"} <= set(files)
     card = files["README.md"].decode()
