@@ -193,6 +193,16 @@ def test_push_from_a_folder_with_the_cli(hub, tmp_path, monkeypatch, capsys):
     assert "spaces/org/demo" in card
 
 
+def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):
+    folder = tmp_path / "saved"
+    save_tiny_model(folder)
+    torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
+    capsys.readouterr()  # drop the progress bars of saving
+    assert cli_main(["push", str(folder), "org/never"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-ser push: error:") and "pickle" in err and "Traceback" not in err
+
+
 def test_refuses_pickles_bad_ids_and_missing_weights(tmp_path):
     folder = tmp_path / "saved"
     save_tiny_model(folder)

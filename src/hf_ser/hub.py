@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -338,7 +339,18 @@ def add_cli_commands(commands) -> None:
 
 
 def run_cli(args) -> int:
-    """Run `hf-ser push` / `hf-ser push-space` from parsed arguments."""
+    """Run `hf-ser push` / `hf-ser push-space` from parsed arguments; a problem the user can fix (bad folder, bad
+    id, a refusal from the Hub) is printed as one line and returns exit status 2."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return _run_cli(args)
+    except (PublishError, HfHubHTTPError, OSError) as error:
+        print(f"hf-ser {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run_cli(args) -> int:
     if args.command == "push":
         card = CardData(license=args.license, space_id=args.space_id)
         if args.eval_results:
