@@ -269,3 +269,84 @@ def test_extract_view_embeddings_masked_mean_from_frozen_encoders():
         hidden = whisper(input_features=features).last_hidden_state[0]
     np.testing.assert_allclose(alone["whisper"][0], hidden[:25].mean(0).numpy(), atol=1e-5)
     assert not np.allclose(alone["whisper"][0], hidden.mean(0).numpy(), atol=1e-4)
+
+
+@pytest.fixture
+def saved_encoders(tmp_path):
+    """A tiny WavLM and a tiny Whisper saved like Hub checkpoints."""
+    torch.manual_seed(0)
+    wavlm = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config("wavlm")))
+    wavlm.save_pretrained(tmp_path / "wavlm")
+    whisper = AutoModel.from_config(
+        WhisperConfig(
+            d_model=16,
+            encoder_layers=1,
+            encoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            num_mel_bins=80,
+            max_source_positions=100,
+            decoder_layers=1,
+            decoder_attention_heads=2,
+            decoder_ffn_dim=32,
+            max_target_positions=32,
+        )
+    )
+    whisper.save_pretrained(tmp_path / "whisper")
+    return {"whisper": str(tmp_path / "whisper"), "wavlm": str(tmp_path / "wavlm")}
+
+
+def _model_with_encoders(saved_encoders):
+    torch.manual_seed(0)
+    return MultiViewSERForRegression.from_encoders_pretrained(
+        saved_encoders,
+        score_sets=[["whisper"], ["whisper", "wavlm"], ["wavlm"]],
+        fusion_size=16,
+        gate_size=8,
+        mlp_hidden_size=6,
+    ).eval()
+
+
+def test_model_with_encoders_reads_raw_audio_like_the_cached_path(saved_encoders):
+    model = _model_with_encoders(saved_encoders)
+    assert model.config.view_dims == [16, 32]
+    clips = [tone(0.5, seed=0), tone(1.1, freq=310.0, seed=1)]
+    reference = extract_view_embeddings(
+        clips,
+        {
+            "whisper": (
+                AutoModel.from_pretrained(saved_encoders["whisper"]),
+                WhisperFeatureExtractor(feature_size=80, chunk_length=2),
+            ),
+            "wavlm": (AutoModel.from_pretrained(saved_encoders["wavlm"]), build_feature_extractor()),
+        },
+    )
+    padded = model.audio_feature_extractor()(clips, sampling_rate=16000, padding=True, return_tensors="pt")
+    views = model.embed_audio(padded["input_values"], padded["attention_mask"])
+    for name in ("whisper", "wavlm"):
+        np.testing.assert_allclose(views[name].numpy(), reference[name], atol=1e-4)
+    from_audio = model(input_values=padded["input_values"], attention_mask=padded["attention_mask"]).logits
+    from_cache = model(view_embeddings={k: torch.tensor(v) for k, v in reference.items()}).logits
+    torch.testing.assert_close(from_audio, from_cache, atol=1e-4, rtol=1e-4)
+    # The encoders stay frozen and in eval mode while the heads train.
+    model.train()
+    assert not model.view_encoders.training and model.branches.training
+    assert not any(p.requires_grad for p in model.view_encoders.parameters())
+    with pytest.raises(ValueError, match="holds no encoders"):
+        MultiViewSERForRegression(tiny_config()).embed_audio(padded["input_values"])
+
+
+def test_regression_pipeline_on_raw_audio(saved_encoders, tmp_path):
+    from transformers import pipeline
+
+    model = _model_with_encoders(saved_encoders)
+    model.save_pretrained(tmp_path / "ifmvse")
+    model.audio_feature_extractor().save_pretrained(tmp_path / "ifmvse")
+    regressor = pipeline("speech-emotion-regression", model=str(tmp_path / "ifmvse"))
+    clip = tone(0.8, freq=200.0)
+    result = regressor(clip)
+    assert set(result) == {"arousal", "valence", "dominance"}
+    padded = model.audio_feature_extractor()([clip], sampling_rate=16000, return_tensors="pt")
+    expected = model(input_values=padded["input_values"], attention_mask=padded["attention_mask"]).logits[0].detach()
+    np.testing.assert_allclose(
+        [result[k] for k in ("arousal", "valence", "dominance")], expected.numpy(), atol=1e-4
+    )

@@ -47,6 +47,10 @@ class MultiViewSERConfig(PreTrainedConfig):
         view_encoders (`dict[str, str]`, *optional*):
             Informational: which pretrained encoder produced each view (defaults to the paper's Hub ids). Nothing is
             downloaded from it; `extract_view_embeddings` is given the encoders explicitly.
+        view_encoder_configs (`dict[str, dict]`, *optional*):
+            Nested configurations of frozen encoders kept inside the model, so that it also reads raw 16 kHz audio
+            (`input_values`) and works in `pipeline("speech-emotion-regression")`. Usually filled by
+            `MultiViewSERForRegression.from_encoders_pretrained`. Without it the model reads cached embeddings only.
         score_sets (`list[list[str]]`, *optional*, defaults to the paper's S1..S5):
             Each entry is one view (a per-view MLP) or a pair of views `[F1, F2]` (interactive attention, gate, MLP).
         score_weights (`list[float]` or `list[list[float]]`, *optional*, defaults to `[0.02, 0.15, 0.01, 0.8, 0.02]`):
@@ -78,6 +82,7 @@ class MultiViewSERConfig(PreTrainedConfig):
     view_names: list[str] | None = None
     view_dims: list[int] | None = None
     view_encoders: dict[str, str] | None = None
+    view_encoder_configs: dict | None = None
     score_sets: list[list[str]] | None = None
     score_weights: list | None = None
     fusion_size: int = 1024
@@ -117,6 +122,12 @@ class MultiViewSERConfig(PreTrainedConfig):
                 self.score_weights = list(PAPER_SCORE_WEIGHTS)
             else:
                 self.score_weights = [1.0 / len(self.score_sets)] * len(self.score_sets)
+        if self.view_encoder_configs is not None:
+            # Stored as plain dicts (with their model_type) so that config.json stays self-contained.
+            self.view_encoder_configs = {
+                name: cfg.to_dict() if isinstance(cfg, PreTrainedConfig) else dict(cfg)
+                for name, cfg in self.view_encoder_configs.items()
+            }
         super().__post_init__(**kwargs)
         if getattr(self, "auto_map", None) is None:
             # Complete auto_map so that a saved model loads with trust_remote_code without hf_ser installed.
@@ -147,6 +158,17 @@ class MultiViewSERConfig(PreTrainedConfig):
             if len(score_set) == 2 and score_set[0] == score_set[1]:
                 raise ValueError(f"A fused pair needs two different views, got {score_set}.")
         self.score_weight_matrix()  # validates the shape
+        for name, cfg in (self.view_encoder_configs or {}).items():
+            if name not in names:
+                raise ValueError(f"view_encoder_configs names unknown view {name!r}; views are {names}.")
+            if "model_type" not in cfg:
+                raise ValueError(f"view_encoder_configs[{name!r}] needs a model_type.")
+            size = cfg.get("d_model") if cfg["model_type"] == "whisper" else cfg.get("hidden_size")
+            expected = self.view_dims[names.index(name)]
+            if size is not None and size != expected:
+                raise ValueError(
+                    f"The {name!r} encoder outputs {size} features but view_dims says {expected}."
+                )
         if self.problem_type != "regression":
             raise ValueError(
                 f"MultiViewSERConfig supports problem_type='regression' only, got {self.problem_type!r}."

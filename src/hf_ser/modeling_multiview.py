@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    PreTrainedModel,
+    Wav2Vec2FeatureExtractor,
+    WhisperFeatureExtractor,
+)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_multiview import MultiViewSERConfig
@@ -154,7 +160,121 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         view_dims = dict(zip(config.view_names, config.view_dims, strict=True))
         self.branches = nn.ModuleList(ScoreBranch(views, view_dims, config) for views in config.score_sets)
         self.loss_fct = CCCLoss(reduction="sum")
+        # Optional frozen encoders, so that the model also reads raw audio (pipelines); None: cached embeddings only.
+        self.view_encoders = None
+        self._whisper_extractors: dict[str, WhisperFeatureExtractor] = {}
+        if config.view_encoder_configs:
+            self.view_encoders = nn.ModuleDict(
+                {name: _build_view_encoder(cfg) for name, cfg in config.view_encoder_configs.items()}
+            )
+            for name, encoder in self.view_encoders.items():
+                if encoder.config.model_type == "whisper":
+                    self._whisper_extractors[name] = _whisper_extractor(encoder.config)
         self.post_init()
+        if self.view_encoders is not None:
+            self.view_encoders.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.view_encoders is not None:
+            self.view_encoders.eval()  # frozen feature extractors: no dropout while the heads train
+        return self
+
+    @staticmethod
+    def audio_feature_extractor(sampling_rate: int = 16000) -> Wav2Vec2FeatureExtractor:
+        """The extractor to save with a model that holds its encoders: it pads raw audio and returns the mask but
+        does not normalise, because each view normalises its own input (Whisper needs the raw amplitude)."""
+        return Wav2Vec2FeatureExtractor(
+            feature_size=1,
+            sampling_rate=sampling_rate,
+            padding_value=0.0,
+            do_normalize=False,
+            return_attention_mask=True,
+        )
+
+    @torch.no_grad()
+    def embed_audio(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Mean-pooled utterance embeddings of every view from raw 16 kHz audio `(batch, samples)`, computed by the
+        frozen encoders the model holds: the same values as [`extract_view_embeddings`] with each encoder's own
+        feature extractor (per-utterance normalisation for the wav2vec2 family, log-mel for Whisper)."""
+        if self.view_encoders is None:
+            raise ValueError(
+                "This model holds no encoders and reads cached embeddings only (view_embeddings=...); build it with "
+                "MultiViewSERForRegression.from_encoders_pretrained to feed it raw audio."
+            )
+        if input_values.dim() != 2:
+            raise ValueError(f"input_values must be (batch, samples), got {tuple(input_values.shape)}.")
+        batch, width = input_values.shape
+        lengths = attention_mask.sum(-1).long() if attention_mask is not None else torch.full((batch,), width)
+        clips = [input_values[i, : int(lengths[i])].float() for i in range(batch)]
+        views = {}
+        for name, encoder in self.view_encoders.items():
+            parameter = next(encoder.parameters())
+            if name in self._whisper_extractors:
+                features = self._whisper_extractors[name](
+                    [c.cpu().numpy() for c in clips],
+                    sampling_rate=16000,
+                    return_tensors="pt",
+                    return_attention_mask=True,
+                )
+                inputs = {"input_features": features["input_features"].to(parameter.device, parameter.dtype)}
+                mask = features["attention_mask"].to(parameter.device)
+            else:
+                # Wav2Vec2FeatureExtractor(do_normalize=True): zero mean, unit variance over the real samples.
+                padded = torch.zeros(batch, int(lengths.max()), device=parameter.device)
+                mask = torch.zeros(batch, padded.shape[1], dtype=torch.long, device=parameter.device)
+                for i, clip in enumerate(clips):
+                    clip = clip.to(parameter.device)
+                    padded[i, : clip.numel()] = (clip - clip.mean()) / torch.sqrt(
+                        clip.var(unbiased=False) + 1e-7
+                    )
+                    mask[i, : clip.numel()] = 1
+                inputs = {"input_values": padded.to(parameter.dtype)}
+            views[name] = _encode_pooled(encoder, inputs, mask)
+        return views
+
+    @classmethod
+    def from_encoders_pretrained(
+        cls,
+        encoders: Mapping[str, str],
+        *,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        **config_kwargs,
+    ) -> MultiViewSERForRegression:
+        """Build IF-MVSE holding frozen pretrained encoders, e.g. the paper's
+        `{"whisper": "openai/whisper-large-v3", "wavlm": "microsoft/wavlm-large",
+        "hubert": "facebook/hubert-large-ls960-ft"}` (`configuration_multiview.PAPER_VIEW_ENCODERS`), with fresh
+        fusion heads. Such a model reads raw audio as well as cached embeddings; save it with
+        `audio_feature_extractor()` for `pipeline("speech-emotion-regression")`. Weights are read as safetensors."""
+        hub_kwargs = {"revision": revision, "cache_dir": cache_dir}
+        configs, dims, states = {}, [], {}
+        for name, path in encoders.items():
+            encoder_config = AutoConfig.from_pretrained(path, **hub_kwargs)
+            pretrained = AutoModel.from_pretrained(path, use_safetensors=True, **hub_kwargs)
+            if getattr(encoder_config, "is_encoder_decoder", False):
+                pretrained = (
+                    pretrained.get_encoder()
+                )  # Whisper: only the encoder is used (paper 003, Sec. 2.1)
+            configs[name] = encoder_config.to_dict()
+            dims.append(
+                encoder_config.d_model
+                if encoder_config.model_type == "whisper"
+                else encoder_config.hidden_size
+            )
+            states[name] = pretrained.state_dict()
+            del pretrained
+        config_kwargs.setdefault("view_names", list(encoders))
+        config_kwargs.setdefault("view_dims", dims)
+        config_kwargs.setdefault("view_encoders", dict(encoders))
+        model = cls(MultiViewSERConfig(view_encoder_configs=configs, **config_kwargs))
+        for name, state in states.items():
+            missing, _ = model.view_encoders[name].load_state_dict(state, strict=False)
+            if missing:
+                raise ValueError(f"{encoders[name]} lacks encoder weights: {missing[:5]} ...")
+        return model
 
     def fusion_weights(
         self, device: torch.device | None = None, dtype: torch.dtype | None = None
@@ -219,6 +339,8 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         view_embeddings: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> MultiViewSEROutput | tuple:
         r"""
@@ -226,8 +348,15 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
             class docstring); alternatively keyword arguments `<view>_embedding`.
         labels (`torch.Tensor` of shape `(batch, num_labels)` or `(batch,)`, *optional*): attribute values; the loss
             is 1-CCC summed over outputs (Eq. 8), for every score set (`loss_target="branches"`) or for Y_pred.
+        input_values (`torch.Tensor` of shape `(batch, samples)`, *optional*): raw (not normalised) 16 kHz audio,
+            used when no embeddings are given and the model holds its encoders (`from_encoders_pretrained`).
+        attention_mask (`torch.Tensor` of shape `(batch, samples)`, *optional*): 1 on real samples of
+            `input_values`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        given = view_embeddings is not None or any(k.endswith("_embedding") for k in kwargs)
+        if not given and input_values is not None:
+            view_embeddings = self.embed_audio(input_values, attention_mask)
         views = self._views(view_embeddings, kwargs)
         scores, hiddens = zip(*(branch(views) for branch in self.branches), strict=True)
         score_sets = torch.stack(scores, dim=1)  # (batch, K, labels)
@@ -266,6 +395,44 @@ def _frame_mask(
     return torch.arange(num_frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def _build_view_encoder(config_dict: dict) -> PreTrainedModel:
+    """A randomly initialised encoder from a nested config (weights come from `from_pretrained`); Whisper keeps
+    only its encoder."""
+    config_dict = dict(config_dict)
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    if config.model_type == "whisper":
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        return WhisperEncoder(config)
+    return AutoModel.from_config(config)
+
+
+def _whisper_extractor(config) -> WhisperFeatureExtractor:
+    """Whisper's log-mel front end sized for this encoder (30 s and 128 mels for large-v3)."""
+    samples = config.max_source_positions * 2 * 160  # two mel frames per position, hop of 160 samples
+    if samples % 16000:
+        raise ValueError(
+            f"max_source_positions={config.max_source_positions} is not a whole number of seconds."
+        )
+    return WhisperFeatureExtractor(feature_size=config.num_mel_bins, chunk_length=samples // 16000)
+
+
+def _encode_pooled(
+    encoder: PreTrainedModel, inputs: Mapping[str, torch.Tensor], attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Run a frozen encoder and average its last hidden state over each clip's valid frames."""
+    if "input_features" in inputs:
+        # Whisper's encoder attends to the whole 30 s window; its mask is for pooling only.
+        hidden = encoder(input_features=inputs["input_features"]).last_hidden_state
+    else:
+        hidden = encoder(inputs["input_values"], attention_mask=attention_mask).last_hidden_state
+    mask = _frame_mask(encoder, hidden.shape[1], attention_mask)
+    if mask is None:
+        return hidden.mean(dim=1)
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
 @torch.no_grad()
 def mean_pooled_embeddings(
     encoder: PreTrainedModel, feature_extractor, waveforms: Sequence[np.ndarray], batch_size: int = 4
@@ -295,18 +462,7 @@ def mean_pooled_embeddings(
         )
         inputs = {k: v.to(device) for k, v in inputs.items()}
         attention_mask = inputs.pop("attention_mask", None)
-        if "input_features" in inputs:
-            # Whisper's encoder attends to the whole 30 s window; its mask is for pooling only.
-            hidden = encoder(input_features=inputs["input_features"]).last_hidden_state
-        else:
-            hidden = encoder(inputs["input_values"], attention_mask=attention_mask).last_hidden_state
-        mask = _frame_mask(encoder, hidden.shape[1], attention_mask)
-        if mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            weights = mask.to(hidden.dtype).unsqueeze(-1)
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        out.append(pooled.float().cpu().numpy())
+        out.append(_encode_pooled(encoder, inputs, attention_mask).float().cpu().numpy())
     return np.concatenate(out, axis=0)
 
 
