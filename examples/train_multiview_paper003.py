@@ -31,6 +31,7 @@ from hf_ser import (
     load_msp_podcast,
 )
 from hf_ser.configuration_multiview import PAPER_VIEW_ENCODERS
+from hf_ser.embedding_cache import cache_embeddings
 from hf_ser.fusion_search import search_fusion_weights
 from hf_ser.modeling_multiview import mean_pooled_embeddings
 
@@ -82,17 +83,18 @@ def tiny_encoders() -> dict[str, tuple]:
     return encoders
 
 
-def embed(dataset, encoders: dict[str, tuple], batch_size: int):
-    """Add one `<view>_embedding` column per view: the frozen encoders run once, every epoch reads the column."""
+def embed(dataset, encoders: dict[str, tuple], batch_size: int, cache_dir: Path, fingerprint: str):
+    """Add one `<view>_embedding` column per view with `hf_ser.embedding_cache.cache_embeddings`: the frozen encoders
+    run once, the columns are cached on disk (a rerun reads them back), and every epoch reads the columns."""
+    for view, (model, extractor) in encoders.items():
 
-    def add(batch):
-        waveforms = [np.asarray(a["array"], dtype=np.float32) for a in batch["audio"]]
-        return {
-            f"{view}_embedding": mean_pooled_embeddings(model, extractor, waveforms, batch_size)
-            for view, (model, extractor) in encoders.items()
-        }
+        def embed_fn(waveforms, model=model, extractor=extractor):
+            return mean_pooled_embeddings(model, extractor, waveforms, batch_size)
 
-    return dataset.map(add, batched=True, batch_size=batch_size, remove_columns=["audio"], desc="embedding")
+        dataset = cache_embeddings(
+            dataset, embed_fn, f"{view}_embedding", batch_size, cache_dir, fingerprint=f"{fingerprint}:{view}"
+        )
+    return dataset.remove_columns(["audio"])
 
 
 def collate(views: list[str]):
@@ -135,8 +137,10 @@ def main() -> None:
         encoders = pretrained_encoders(PAPER_VIEW_ENCODERS)
 
     corpus = load_msp_podcast(data_dir, "attributes")
-    train = embed(corpus["train"], encoders, args.embed_batch_size)
-    dev = embed(corpus["validation"], encoders, args.embed_batch_size)
+    fingerprint = "tiny-random-seed0" if args.tiny else "paper003-encoders"
+    cache_dir = output / "embedding_cache"
+    train = embed(corpus["train"], encoders, args.embed_batch_size, cache_dir, fingerprint)
+    dev = embed(corpus["validation"], encoders, args.embed_batch_size, cache_dir, fingerprint)
 
     views = ["whisper", "wavlm", "hubert"]
     dims = [len(train[0][f"{v}_embedding"]) for v in views]
