@@ -8,8 +8,8 @@ multi-view self-balancing gate (Eq. 5-6), then the MLP. The prediction is Y_pred
 weights searched on the development set ([`hf_ser.fusion_search.search_fusion_weights`]); the loss is 1-CCC
 (Eq. 8).
 
-This file travels to the Hub with the model (``trust_remote_code``): it imports only torch, transformers and its
-sibling files.
+This file travels to the Hub with the model (``trust_remote_code``): it imports only torch, transformers (and numpy,
+which both depend on) and its sibling files.
 """
 
 from __future__ import annotations
