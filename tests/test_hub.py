@@ -197,24 +197,33 @@ def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):
     folder = tmp_path / "saved"
     save_tiny_model(folder)
     torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
     capsys.readouterr()  # drop the progress bars of saving
     assert cli_main(["push", str(folder), "org/never"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hf-ser push: error:") and "pickle" in err and "Traceback" not in err
 
 
-def test_refuses_pickles_bad_ids_and_missing_weights(tmp_path):
+def test_pickles_are_never_published(hub, tmp_path):
     folder = tmp_path / "saved"
     save_tiny_model(folder)
     torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
-    with pytest.raises(PublishError, match="pickle"):
+    torch.save(
+        {"lr": 1e-4}, folder / "training_args.bin"
+    )  # what Trainer.save_model leaves next to the weights
+    push_to_hub(folder, "org/no-pickles", token=TOKEN)
+    files = set(hub.repo("org/no-pickles").files)
+    assert "model.safetensors" in files
+    assert not {"pytorch_model.bin", "training_args.bin"} & files
+
+    (folder / "model.safetensors").unlink()  # pickle weights only
+    with pytest.raises(PublishError, match="No safetensors weights .*pytorch_model.bin"):
         prepare_model_folder(folder, tmp_path / "out1")
-    (folder / "pytorch_model.bin").unlink()
-    (folder / "model.safetensors").unlink()
-    with pytest.raises(PublishError, match="No safetensors weights"):
-        prepare_model_folder(folder, tmp_path / "out2")
+
+
+def test_refuses_bad_ids_and_folders(tmp_path):
     with pytest.raises(PublishError, match="no config.json"):
-        prepare_model_folder(tmp_path, tmp_path / "out3")
+        prepare_model_folder(tmp_path, tmp_path / "out")
     with pytest.raises(PublishError, match="org/name"):
         push_to_hub(tiny_masp_model(), "not a repo id", endpoint="http://127.0.0.1:9")
 

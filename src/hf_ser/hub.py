@@ -1,7 +1,7 @@
 """Publishing to the Hugging Face Hub: a trained model with its card and code (`push_to_hub`), and the Gradio demo
 Space (`push_space`).
 
-A pushed model repository holds safetensors weights (pickle files are refused), `config.json` with a complete
+A pushed model repository holds safetensors weights (pickle files are never uploaded), `config.json` with a complete
 `auto_map`, the self-contained code files it names (and their sibling imports), `preprocessor_config.json`, the
 tokenizer files when given, and a `README.md` model card (`hf_ser.model_card`). It loads with
 `AutoModelForAudioClassification.from_pretrained(repo)` when hf_ser is imported, and with
@@ -104,15 +104,20 @@ def complete_code_files(folder: Path) -> dict[str, str]:
 
 
 def _stage_folder(source: Path, staging: Path) -> None:
-    """Copy a saved model folder, refusing pickled weights and skipping caches and old cards."""
+    """Copy a saved model folder without pickle files (a Trainer's `training_args.bin`, optimizer state, or
+    `pytorch_model.bin` weights), hidden files and the old card. Weights only in pickle form are an error."""
     pickles = sorted(p.name for p in source.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
+    if not any((source / name).is_file() for name in WEIGHT_FILES):
+        found = f" (found pickle files {pickles})" if pickles else ""
         raise PublishError(
-            f"{source} holds pickle files {pickles}; only safetensors weights are published. Re-save the model "
-            "with `save_pretrained` (safetensors) and remove them."
+            f"No safetensors weights ({' or '.join(WEIGHT_FILES)}) in {source}{found}; only safetensors are "
+            "published. Load the model and re-save it with `save_pretrained`."
         )
+    if pickles:
+        logger.info("Not publishing pickle files %s (safetensors weights only).", pickles)
     for path in source.iterdir():
-        if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
+        skipped = path.suffix in PICKLE_SUFFIXES or path.name == "README.md" or path.name.startswith(".")
+        if path.is_file() and not skipped:
             shutil.copyfile(path, staging / path.name)
 
 
@@ -327,7 +332,7 @@ def add_cli_commands(commands) -> None:
     push.add_argument("--license", default="apache-2.0", help="License of the weights (card metadata).")
     push.add_argument("--private", action="store_true", help="Create the repository as private.")
     push.add_argument("--revision", default=None, help="Branch to commit to.")
-    push.add_argument("--commit-message", default="Upload hf_ser model")
+    push.add_argument("--commit-message", default="Upload hf_ser model", help="Message of the Hub commit.")
 
     space = commands.add_parser("push-space", help="Publish the Gradio demo (space_app/) as a Hub Space.")
     space.add_argument("repo_id", help="Target Space, org/name.")
