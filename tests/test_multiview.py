@@ -346,7 +346,36 @@ def test_regression_pipeline_on_raw_audio(saved_encoders, tmp_path):
     result = regressor(clip)
     assert set(result) == {"arousal", "valence", "dominance"}
     padded = model.audio_feature_extractor()([clip], sampling_rate=16000, return_tensors="pt")
-    expected = model(input_values=padded["input_values"], attention_mask=padded["attention_mask"]).logits[0].detach()
+    expected = (
+        model(input_values=padded["input_values"], attention_mask=padded["attention_mask"]).logits[0].detach()
+    )
     np.testing.assert_allclose(
         [result[k] for k in ("arousal", "valence", "dominance")], expected.numpy(), atol=1e-4
     )
+
+
+def test_model_with_encoders_loads_with_trust_remote_code_without_hf_ser(saved_encoders, tmp_path):
+    model = _model_with_encoders(saved_encoders)
+    model.save_pretrained(tmp_path / "ifmvse")
+    padded = model.audio_feature_extractor()(
+        [tone(0.6), tone(0.9, seed=3)], sampling_rate=16000, padding=True, return_tensors="pt"
+    )
+    expected = model(
+        input_values=padded["input_values"], attention_mask=padded["attention_mask"]
+    ).logits.detach()
+    torch.save({"inputs": dict(padded), "expected": expected}, tmp_path / "check.pt")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["hf_ser"] = None
+        import torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / "ifmvse")!r}, trust_remote_code=True).eval()
+        check = torch.load({str(tmp_path / "check.pt")!r})
+        torch.testing.assert_close(model(**check["inputs"]).logits, check["expected"], atol=1e-4, rtol=1e-4)
+        print("OK")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK" in result.stdout
