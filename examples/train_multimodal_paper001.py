@@ -132,6 +132,27 @@ def tiny_model_and_processor(corpus: datasets.Dataset, whisper: bool, use_text: 
     return MultimodalSERForRegression(config), MultimodalSERProcessor(extractor, tokenizer)
 
 
+class DropLastCCCTrainer(CCCLossTrainer):
+    """CCC is undefined on one clip: the last training batch is dropped when it would hold a single clip."""
+
+    def get_train_dataloader(self):
+        drop_last = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = True
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
+
+def eval_batch_size(num_clips: int, batch_size: int) -> int:
+    """The smallest batch size >= `batch_size` whose last development batch does not hold a single clip (CCC
+    needs two); every clip is still evaluated."""
+    size = batch_size
+    while num_clips % size == 1 and size < num_clips:
+        size += 1
+    return size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,7 +231,7 @@ def main() -> None:
         learning_rate=args.learning_rate,
         num_train_epochs=epochs,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size,
+        per_device_eval_batch_size=eval_batch_size(len(dev), batch_size),
         sampling="undersample",
         class_label_column="label",
         aux_loss_weight=0.0 if args.no_gender else 1.0,
@@ -233,7 +254,7 @@ def main() -> None:
     )
     # Both report the development CCC per attribute; the balanced one adds the mean over class-balanced subsets.
     compute_metrics = balanced_attribute_metrics(dev["label"]) if args.balanced_selection else None
-    trainer = CCCLossTrainer(
+    trainer = DropLastCCCTrainer(
         model=model,
         args=training_args,
         train_dataset=train,
