@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from hf_ser.model_card import (
     PAPERS,
@@ -121,12 +122,27 @@ def test_callback_fills_the_card_during_training(tmp_path):
         {
             "input_values": Sequence(Value("float32")),
             "label": ClassLabel(names=list(tiny_masp_model().config.id2label.values())),
+            "speaker_id": Value("string"),
+            "gender": Value("string"),
         }
     )
     data = Dataset.from_dict(
-        {"input_values": [tone(0.25, freq=150 + 40 * i, seed=i) for i in range(6)], "label": labels},
+        {
+            "input_values": [tone(0.25, freq=150 + 40 * i, seed=i) for i in range(6)],
+            "label": labels,
+            "speaker_id": ["s1", "s1", "s2", "s3", "s3", "s3"],
+            "gender": ["Female", "Female", "Male", "Female", "Female", "Female"],
+        },
         features=features,
     )
+
+    def collate(
+        rows,
+    ):  # metadata columns stay in the dataset (remove_unused_columns=False), as audio collators need
+        return {
+            "input_values": torch.tensor(np.stack([r["input_values"] for r in rows]), dtype=torch.float32),
+            "labels": torch.tensor([r["label"] for r in rows]),
+        }
 
     def compute_metrics(prediction):
         logits = prediction.predictions[0]  # (logits, embeddings)
@@ -147,9 +163,15 @@ def test_callback_fills_the_card_during_training(tmp_path):
         report_to="none",
         use_cpu=True,
         disable_tqdm=True,
+        remove_unused_columns=False,
     )
     trainer = Trainer(
-        model=model, args=args, train_dataset=data, compute_metrics=compute_metrics, callbacks=[callback]
+        model=model,
+        args=args,
+        train_dataset=data,
+        data_collator=collate,
+        compute_metrics=compute_metrics,
+        callbacks=[callback],
     )
     assert model.model_card_data is callback.card_data
     trainer.train()
@@ -160,7 +182,12 @@ def test_callback_fills_the_card_during_training(tmp_path):
     assert card.hyperparameters["max_steps"] == 2
     assert "output_dir" not in card.hyperparameters
     assert card.config_changes["num_trainable_layers"] == 2
-    assert card.train_stats == {"clips": 6, "per_class": {"Neutral": 3, "Angry": 2, "Sad": 1}}
+    assert card.train_stats == {
+        "clips": 6,
+        "speakers": 3,
+        "gender": {"Female": 5, "Male": 1},
+        "per_class": {"Neutral": 3, "Angry": 2, "Sad": 1},
+    }
     assert card.eval_results["test"]["f1_macro"] == pytest.approx(metrics["eval_test_f1_macro"])
     assert card.versions["transformers"]
 

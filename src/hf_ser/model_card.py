@@ -336,11 +336,17 @@ def _config_diff(config) -> dict[str, Any]:
 
 
 def _dataset_stats(dataset) -> dict[str, Any]:
-    """Number of clips, speakers and per-class counts of a `datasets.Dataset` (reads label columns only)."""
+    """Number of clips, speakers, clips per gender and per class of a `datasets.Dataset` (reads metadata columns
+    only, never the audio)."""
     stats: dict[str, Any] = {"clips": len(dataset)}
     columns = getattr(dataset, "column_names", None) or []
     if "speaker_id" in columns:
         stats["speakers"] = len(set(dataset["speaker_id"]))
+    if "gender" in columns:  # the card's bias section asks readers to compare groups
+        genders: dict[str, int] = {}
+        for gender in dataset["gender"]:
+            genders[str(gender)] = genders.get(str(gender), 0) + 1
+        stats["gender"] = dict(sorted(genders.items()))
     if "label" in columns:
         feature = dataset.features.get("label") if getattr(dataset, "features", None) else None
         names = getattr(feature, "names", None)
