@@ -226,22 +226,24 @@ def _render(clip: _Clip, use_espeak: bool) -> np.ndarray:
 
 def _votes(target: str, rng: np.random.Generator) -> list[str]:
     """Annotators' free-text primary labels whose plurality is `target` (a class code, "O" or "X")."""
-    n = int(rng.integers(5, 8))
-    others = [name for name in CLASS_NAMES]
-    if target == "X":  # two classes tied at the top: no agreement
-        first, second = rng.choice(len(CLASS_NAMES), size=2, replace=False)
-        votes = [CLASS_NAMES[first]] * 2 + [CLASS_NAMES[second]] * 2
-        remaining = [name for i, name in enumerate(CLASS_NAMES) if i not in (first, second)]
-        votes += [str(v) for v in rng.choice(remaining, size=n - 4, replace=False)]
-    else:
-        top = (
-            [str(v) for v in rng.choice(OTHER_PRIMARIES, size=n // 2 + 1)]
-            if target == "O"
-            else [CLASS_NAMES[CLASS_CODES.index(target)]] * (n // 2 + 1)
+    n = int(rng.integers(5, 8))  # the corpus has at least five annotators per clip
+    if target == "X":  # two classes tied at the top, every other vote distinct: no agreement
+        tied = rng.choice(len(CLASS_NAMES), size=2, replace=False)
+        rest = [name for i, name in enumerate(CLASS_NAMES) if i not in tied]
+        votes = [CLASS_NAMES[i] for i in tied for _ in range(2)] + list(
+            rng.choice(rest, size=n - 4, replace=False)
         )
-        rest_pool = others if target == "O" else [*others, *OTHER_PRIMARIES]
-        rest_pool = [v for v in rest_pool if target == "O" or v != CLASS_NAMES[CLASS_CODES.index(target)]]
-        votes = top + [str(v) for v in rng.choice(rest_pool, size=n - len(top), replace=False)]
+    elif target == "O":  # a majority of Other-... strings, the rest distinct classes
+        majority = n // 2 + 1
+        votes = list(rng.choice(OTHER_PRIMARIES, size=majority)) + list(
+            rng.choice(CLASS_NAMES, size=n - majority, replace=False)
+        )
+    else:  # a majority for the class; the rest distinct other classes or Other strings, always fewer
+        name = CLASS_NAMES[CLASS_CODES.index(target)]
+        majority = n // 2 + 1
+        rest = [v for v in (*CLASS_NAMES, *OTHER_PRIMARIES) if v != name]
+        votes = [name] * majority + list(rng.choice(rest, size=n - majority, replace=False))
+    votes = [str(v) for v in votes]
     rng.shuffle(votes)
     return votes
 
