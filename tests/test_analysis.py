@@ -238,3 +238,23 @@ def test_attention_maps_from_an_sdpa_model_switch_to_eager_and_back():
     assert len(maps) == 2 and maps[0].shape[0] == 2
     np.testing.assert_allclose(maps[1].sum(-1), 1.0, atol=1e-5)
     assert model.config._attn_implementation == "sdpa"  # restored
+
+
+def test_cli_analyze_reports_bad_input_in_one_line(tmp_path, capsys):
+    code = cli_main(
+        [
+            "analyze",
+            "cka",
+            "--model-a",
+            str(tmp_path),
+            "--model-b",
+            str(tmp_path),
+            "--audio",
+            str(tmp_path / "nope"),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "neither an audio file nor a folder" in error and "Traceback" not in error and "\n" not in error
