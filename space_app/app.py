@@ -220,7 +220,7 @@ def build_demo(model_id: str | None = None, examples_dir: str | Path | None = No
         gr.Markdown(
             "# Speech emotion recognition\n"
             f"Model: `{model_id}`. Upload or record English speech (up to {MAX_SECONDS / 60:.0f} min, "
-            f"{MAX_FILE_SIZE}); recordings over {TIMELINE_MIN_SECONDS:g} s also get a timeline over "
+            f"{MAX_FILE_SIZE.replace('mb', ' MB')}); recordings over {TIMELINE_MIN_SECONDS:g} s also get a timeline over "
             f"{WINDOW_SECONDS:g}-s windows.\n\n"
             "*The model reports the emotions listeners would perceive, not what a speaker feels. "
             "Do not use it to judge people: the EU AI Act bans emotion recognition in workplaces and schools.*"

@@ -283,3 +283,31 @@ def test_browser_example_can_be_analysed(server, browser):
     page.locator("#summary").get_by_text("Most likely").wait_for(timeout=60_000)
     assert "whole recording" in page.locator("#summary").inner_text()
     page.close()
+
+
+@pytest.fixture(scope="module")
+def regression_server(app, regression_model_dir, tmp_path_factory):
+    demo = app.build_demo(
+        str(regression_model_dir), examples_dir=tmp_path_factory.mktemp("examples_regression")
+    )
+    demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, **app.launch_kwargs(demo)
+    )
+    yield demo.local_url
+    demo.close()
+
+
+def test_browser_attribute_model_shows_bars(regression_server, browser, audio_files, artifacts_dir):
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(regression_server)
+    assert not page.locator("#probabilities").is_visible()  # no emotion classes for an attribute model
+    page.locator("input[type=file]").first.set_input_files(str(audio_files["long"]))
+    page.get_by_role("button", name="Analyze").click()
+    summary = page.locator("#summary")
+    summary.get_by_text("arousal").wait_for(timeout=60_000)
+    assert "valence" in summary.inner_text() and "dominance" in summary.inner_text()
+    page.get_by_text("Arousal, valence, dominance").first.wait_for(timeout=30_000)
+    page.locator(".vega-embed").nth(1).wait_for(timeout=30_000)  # the bars and the timeline were drawn
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts_dir / "space_app_attributes.png"), full_page=True)
+    page.close()
