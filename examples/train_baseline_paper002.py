@@ -31,7 +31,6 @@ valence 0.638, dominance 0.477, mean 0.579.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.tiny:
         from hf_ser.data.synthetic import make_tiny_corpus
 
-        data_dir = make_tiny_corpus(Path(tempfile.mkdtemp()) / "corpus", n_speakers=4, clips_per_class=1)
+        data_dir = make_tiny_corpus(Path(args.output_dir) / "tiny_corpus", n_speakers=4, clips_per_class=1)
     elif args.data_dir:
         data_dir = Path(args.data_dir)
     else:

@@ -26,7 +26,6 @@ accuracy 66.25 %, F1 0.6524 (the paper's "F1" on its development split); test-3 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.tiny:
         from hf_ser.data.synthetic import make_tiny_corpus
 
-        data_dir = make_tiny_corpus(Path(tempfile.mkdtemp()) / "corpus", n_speakers=5, clips_per_class=2)
+        data_dir = make_tiny_corpus(Path(args.output_dir) / "tiny_corpus", n_speakers=5, clips_per_class=2)
     elif args.data_dir:
         data_dir = Path(args.data_dir)
     else:

@@ -448,3 +448,39 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+def load_example(name: str):
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_defaults_are_the_papers():
+    paper000 = load_example("train_masp_paper000").build_parser().parse_args(["--output-dir", "x"])
+    assert (paper000.learning_rate, paper000.batch_size, paper000.epochs) == (1e-4, 32, 50)
+    assert (paper000.dropout, paper000.trainable_layers, paper000.pooling) == (0.3, 15, "masp")
+    assert paper000.model == "microsoft/wavlm-large" and paper000.focal_gamma > 0
+    paper002 = load_example("train_baseline_paper002").build_parser().parse_args(["--output-dir", "x"])
+    assert (paper002.learning_rate, paper002.batch_size, paper002.epochs) == (1e-5, 32, 30)
+    assert paper002.max_duration == 12.0 and paper002.model == "microsoft/wavlm-large"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "extra", "metric"),
+    [
+        ("train_masp_paper000", [], "eval_f1_macro"),
+        ("train_baseline_paper002", ["--task", "attributes"], "eval_ccc_mean"),
+    ],
+)
+def test_recipes_run_on_the_tiny_configuration(tmp_path, name, extra, metric):
+    module = load_example(name)
+    metrics = module.main(["--tiny", "--output-dir", str(tmp_path), "--max-steps", "2", *extra])
+    assert metric in metrics and np.isfinite(metrics["eval_loss"])
+    assert (tmp_path / "best" / "config.json").is_file()

@@ -12,6 +12,7 @@ from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
 from .configuration_multiview import MultiViewSERConfig
 from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
 from .data import MSPPodcast, load_msp_podcast
+from .data_collator import AudioDataCollator
 from .embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
 from .ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
 from .feature_extraction import build_feature_extractor
@@ -26,6 +27,8 @@ from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
 from .pipelines import SpeechEmotionRegressionPipeline
 from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
 from .registration import register_auto_classes
+from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler
+from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
 
 __version__ = "0.1.0"
 
@@ -73,4 +76,10 @@ __all__ = [
     "push_space",
     "push_to_hub",
     "register_auto_classes",
+    "AudioDataCollator",
+    "CCCLossTrainer",
+    "ClassBalancedBatchSampler",
+    "ClassBalancedUndersampler",
+    "FocalLossTrainer",
+    "SERTrainingArguments",
 ]
