@@ -315,3 +315,20 @@ def test_pickle_only_checkpoint_is_refused_unless_opted_in(tmp_path):
     batch = batch_of([tone(0.5)])
     with torch.no_grad():
         torch.testing.assert_close(opted_in(**batch).logits, model(**batch).logits)
+
+
+def test_deepcopy_records_into_its_own_layers():
+    import copy
+
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer in clone.transformer_layers:  # perturb the copy only
+            layer.feed_forward.output_dense.bias.add_(0.5)
+    batch = batch_of([tone(0.5)])
+    with torch.no_grad():
+        original, copied = model(**batch).logits, clone(**batch).logits
+        again = model(**batch).logits
+    torch.testing.assert_close(original, again)
+    assert not torch.allclose(original, copied)

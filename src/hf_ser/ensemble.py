@@ -261,17 +261,29 @@ def add_ensemble_parser(commands: argparse._SubParsersAction) -> argparse.Argume
     parser = commands.add_parser(
         "ensemble", help="Combine trained models into one predictor (papers 001, 002)."
     )
-    actions = parser.add_subparsers(dest="ensemble_command", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(
+        dest="ensemble_command",
+        required=True,
+        metavar="ACTION",
+        help="create: save an ensemble; predict: use one.",
+    )
     create = actions.add_parser("create", help="Save model folders as one ensemble folder.")
-    create.add_argument("output_dir")
+    create.add_argument("output_dir", help="Folder to write the ensemble (ensemble.json + members) into.")
     create.add_argument("--members", nargs="+", required=True, help="Folders of trained models.")
-    create.add_argument("--method", choices=sorted({m for ms in METHODS.values() for m in ms}), default=None)
-    create.add_argument("--weights", nargs="+", type=float, default=None)
+    create.add_argument(
+        "--method",
+        choices=sorted({m for ms in METHODS.values() for m in ms}),
+        default=None,
+        help="mean (attributes), probability averaging or plurality vote (classes); default by task.",
+    )
+    create.add_argument(
+        "--weights", nargs="+", type=float, default=None, help="One weight per member (optional)."
+    )
     create.add_argument(
         "--link", action="store_true", help="Point at the member folders instead of copying them."
     )
     predict = actions.add_parser("predict", help="Predict audio files with an ensemble (JSON lines out).")
-    predict.add_argument("ensemble_dir")
+    predict.add_argument("ensemble_dir", help="Folder written by `hf-ser ensemble create`.")
     predict.add_argument("audio", nargs="+", help="Audio files.")
     predict.add_argument("--transcripts", nargs="+", default=None, help="One transcript per file (optional).")
     return parser

@@ -30,6 +30,34 @@ class SERClassifierOutput(SequenceClassifierOutput):
     embeddings: torch.Tensor | None = None
 
 
+class LayerOutputRecorder:
+    """Collects each transformer layer's output during one forward pass, keyed by layer index.
+
+    Forward hooks (unlike `output_hidden_states`) say which layers ran when LayerDrop skips some in training. The
+    hooks are `_RecordHook` objects pointing at this recorder, so `copy.deepcopy` of the model copies hooks and
+    recorder together and the copy records into its own recorder."""
+
+    def __init__(self):
+        self.outputs: dict[int, torch.Tensor] | None = None
+
+    def start(self) -> None:
+        self.outputs = {}
+
+    def stop(self) -> dict[int, torch.Tensor]:
+        outputs, self.outputs = self.outputs or {}, None
+        return outputs
+
+
+class _RecordHook:
+    def __init__(self, recorder: LayerOutputRecorder, index: int):
+        self.recorder = recorder
+        self.index = index
+
+    def __call__(self, module, args, output):
+        if self.recorder.outputs is not None:
+            self.recorder.outputs[self.index] = output[0] if isinstance(output, tuple) else output
+
+
 class FeedForwardHead(nn.Module):
     """Paper 000's classifier: a projection, then `num_layers` blocks of Linear, LayerNorm, ReLU and Dropout, then
     the output layer."""
@@ -130,12 +158,10 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             self.loss_fct = CCCLoss(reduction="sum")
         else:
             self.loss_fct = nn.MSELoss()
-        # Layer outputs captured by forward hooks: unlike `output_hidden_states`, they say which layer ran when
-        # LayerDrop skips some in training.
-        self._layer_outputs: dict[int, torch.Tensor] | None = None
+        self.layer_recorder = LayerOutputRecorder()
         if config.pooling == "masp":
             for index, layer in enumerate(self.transformer_layers):
-                layer.register_forward_hook(self._make_layer_hook(index))
+                layer.register_forward_hook(_RecordHook(self.layer_recorder, index))
         self.apply_freezing()
         self.post_init()
 
@@ -180,13 +206,6 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         self.encoder.feature_extractor._freeze_parameters()
 
     # ----------------------------------------------------------------------------------------------- forward
-    def _make_layer_hook(self, index: int):
-        def hook(module, args, output):
-            if self._layer_outputs is not None:
-                self._layer_outputs[index] = output[0] if isinstance(output, tuple) else output
-
-        return hook
-
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         """(batch, frames) bool mask of valid encoder frames, from the encoder's own output-length formula."""
         if attention_mask is None:
@@ -212,7 +231,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         multi_layer = self.config.pooling == "masp"
-        self._layer_outputs = {} if multi_layer else None
+        if multi_layer:
+            self.layer_recorder.start()
         if self.uses_sdpa and output_attentions:
             set_sdpa_enabled(self.encoder, False)  # SDPA returns no attention weights
         try:
@@ -223,9 +243,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
                 output_attentions=output_attentions,
                 return_dict=True,
             )
-            layer_outputs = self._layer_outputs
         finally:
-            self._layer_outputs = None
+            layer_outputs = self.layer_recorder.stop()
             if self.uses_sdpa and output_attentions:
                 set_sdpa_enabled(self.encoder, True)
 
