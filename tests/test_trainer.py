@@ -81,7 +81,7 @@ def test_focal_trainer_learns_and_selects_on_macro_f1(tmp_path):
         model=model,
         args=args(
             tmp_path,
-            num_train_epochs=4,
+            num_train_epochs=6,
             per_device_eval_batch_size=16,
             eval_strategy="epoch",
             save_strategy="epoch",
@@ -93,12 +93,11 @@ def test_focal_trainer_learns_and_selects_on_macro_f1(tmp_path):
     )
     # Selection on the whole evaluation set's macro-F1, not the loss.
     assert trainer.args.metric_for_best_model == "f1_macro" and trainer.args.greater_is_better
+    before = trainer.evaluate()
     trainer.train()
-    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4])
-    evals = [log for log in trainer.state.log_history if "eval_f1_macro" in log]
-    assert evals[-1]["eval_loss"] < 0.8 * evals[0]["eval_loss"]
-    assert {"eval_f1_micro", "eval_uar", "eval_war"} <= set(evals[0])
+    evals = [log for log in trainer.state.log_history if "eval_f1_macro" in log]  # one per epoch
+    assert len(evals) == 6 and {"eval_f1_micro", "eval_uar", "eval_war"} <= set(evals[0])
+    assert evals[-1]["eval_loss"] < 0.75 * before["eval_loss"]
     assert evals[-1]["eval_f1_macro"] > 0.9
     best = max(log["eval_f1_macro"] for log in evals)
     assert trainer.state.best_metric == best
