@@ -145,7 +145,7 @@ def cmd_train(args) -> int:
     if args.tiny:
         overrides["tiny"] = True
     elif args.data_dir:
-        if not Path(args.data_dir, "Labels").is_dir():
+        if recipe.corpus == "msp-podcast" and not Path(args.data_dir, "Labels").is_dir():
             raise CommandError(
                 f"--data-dir {args.data_dir} has no Labels/ folder: is it the MSP-Podcast root?"
             )

@@ -8,6 +8,7 @@ the script's arguments, which carry the paper's hyperparameters. Command-line va
 paper: "000: Uniyal & Abrol, Interspeech 2025 (WavLM-large + MASP, focal loss)"
 script: ../train_masp_paper000.py
 model_option: model      # the script's option that `hf-ser train --model` sets (default: model)
+corpus: msp-podcast      # what --data-dir holds (msp-podcast, or iemocap for paper 004)
 args:
   learning-rate: 1.0e-4
   epochs: 50
@@ -37,6 +38,7 @@ class Recipe:
     args: dict = field(default_factory=dict)
     description: str = ""
     model_option: str = "model"
+    corpus: str = "msp-podcast"
 
     def argv(self, overrides: dict | None = None) -> list[str]:
         """The script's command line: recipe arguments, then overrides; `True` flags are bare, `False` dropped."""
@@ -74,6 +76,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         args,
         str(data.get("description", "")),
         str(data.get("model_option", "model")),
+        str(data.get("corpus", "msp-podcast")),
     )
 
 
