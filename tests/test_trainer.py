@@ -20,6 +20,7 @@ from transformers import EvalPrediction, Wav2Vec2Config, Wav2Vec2ForSequenceClas
 
 from hf_ser import FocalLoss, build_feature_extractor, inverse_frequency_class_weights
 from hf_ser.data_collator import AudioDataCollator
+from hf_ser.sampler import ClassBalancedUndersampler
 from hf_ser.trainer import (
     CCCLossTrainer,
     FocalLossTrainer,
@@ -483,3 +484,33 @@ def test_recipes_run_on_the_tiny_configuration(tmp_path, name, extra, metric):
     metrics = module.main(["--tiny", "--output-dir", str(tmp_path), "--max-steps", "2", *extra])
     assert metric in metrics and np.isfinite(metrics["eval_loss"])
     assert (tmp_path / "best" / "config.json").is_file()
+
+
+def test_sampler_epoch_reaches_through_resume_and_shard_wrappers(tmp_path):
+    """On resuming a 2-process run the sampler sits under SkipBatchSampler and BatchSamplerShard, where
+    `Trainer`'s own `set_epoch` does not reach; the trainer's callback sets the resumed epoch there."""
+    from accelerate.data_loader import prepare_data_loader, skip_first_batches
+    from transformers import TrainerControl, TrainerState
+
+    from hf_ser.trainer import SamplerEpochCallback
+
+    train = toy_dataset((6, 3), seconds=0.05)
+    trainer = FocalLossTrainer(
+        model=tiny_masp_model(num_labels=2),
+        args=args(tmp_path, sampling="undersample", per_device_train_batch_size=2),
+        train_dataset=train,
+        data_collator=collator(),
+    )
+    assert any(isinstance(cb, SamplerEpochCallback) for cb in trainer.callback_handler.callbacks)
+    sampler = trainer._get_train_sampler()
+    loader = torch.utils.data.DataLoader(train, batch_size=2, sampler=sampler, collate_fn=collator())
+    sharded = prepare_data_loader(loader, num_processes=2, process_index=1, put_on_device=False)
+    resumed = skip_first_batches(sharded, 1)
+    state = TrainerState()
+    state.epoch = 2.5  # resumed half-way through the third epoch
+    SamplerEpochCallback().on_epoch_begin(trainer.args, state, TrainerControl(), train_dataloader=resumed)
+    assert sampler.epoch == 2
+    # The draw is then epoch 2's, as in the uninterrupted run.
+    reference = ClassBalancedUndersampler(train["label"], seed=trainer.args.seed)
+    reference.set_epoch(2)
+    assert list(sampler) == list(reference)

@@ -18,16 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
-from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, labels_from_dataset
+from .sampler import (
+    ClassBalancedBatchSampler,
+    ClassBalancedUndersampler,
+    _EpochSeededSampler,
+    labels_from_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +77,36 @@ class SERTrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
+class SamplerEpochCallback(TrainerCallback):
+    """Tells the class-balanced samplers which epoch starts, from `state.epoch`.
+
+    `Trainer` calls `set_epoch` itself, but on resuming a multi-process run the sampler sits under accelerate's
+    skip and shard wrappers, where that call does not reach it; the resumed epoch would then repeat epoch 0's draw.
+    """
+
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        sampler = _find_epoch_sampler(train_dataloader)
+        if sampler is not None:
+            # state.epoch is the number of epochs done (fractional when resuming mid-epoch).
+            sampler.set_epoch(int(math.floor(state.epoch + 1e-6)))
+
+
+def _find_epoch_sampler(loader) -> _EpochSeededSampler | None:
+    # DataLoaderShard -> [SkipBatchSampler] -> [BatchSamplerShard] -> BatchSampler -> sampler
+    frontier = [loader]
+    for _ in range(6):
+        found = [obj for obj in frontier if isinstance(obj, _EpochSeededSampler)]
+        if found:
+            return found[0]
+        frontier = [
+            child
+            for obj in frontier
+            for child in (getattr(obj, "batch_sampler", None), getattr(obj, "sampler", None))
+            if child is not None
+        ]
+    return None
+
+
 def _output(outputs, key: str):
     if isinstance(outputs, dict):
         return outputs.get(key)
@@ -91,6 +127,7 @@ class _SERTrainer(Trainer):
         super().__init__(*args, **kwargs)
         # Never hand num_items_in_batch to the model: the loss is computed here from logits.
         self.model_accepts_loss_kwargs = False
+        self.add_callback(SamplerEpochCallback())
         if not compute_metrics_given and self.eval_dataset is not None:
             self.compute_metrics = self.default_compute_metrics()
             if self.args.metric_for_best_model in (None, "loss", "eval_loss"):
