@@ -118,3 +118,16 @@ def test_bad_configuration_and_input_raise():
         collator([])
     with pytest.raises(ValueError, match="empty|NaN"):
         collator([{"audio": np.full(1000, np.nan, dtype=np.float32)}])
+
+
+def test_soft_label_column_gives_class_distributions():
+    collator = AudioDataCollator(build_feature_extractor(), label_columns="soft_label")
+    rows = [
+        {"audio": tone(0.2), "soft_label": [0.5, 0.25, 0.25]},
+        {"audio": tone(0.2), "soft_label": [0, 1, 0]},
+    ]
+    batch = collator(rows)
+    assert batch["labels"].dtype == torch.float32
+    assert batch["labels"].tolist() == [[0.5, 0.25, 0.25], [0.0, 1.0, 0.0]]
+    one_hot = collator([{"audio": tone(0.2), "soft_label": [0, 1, 0]}])["labels"]
+    assert one_hot.dtype == torch.float32 and one_hot.tolist() == [[0.0, 1.0, 0.0]]

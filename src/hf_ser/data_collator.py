@@ -42,8 +42,9 @@ class AudioDataCollator:
             from the uninterrupted run's; everything after follows the restored state.
         label_columns (`Sequence[str]`, *optional*, defaults to `("label",)`): one integer column gives `labels`
             of shape `(batch,)` (class ids); one float column gives `(batch,)` floats; several columns (e.g.
-            `("arousal", "valence", "dominance")`) give `(batch, len(label_columns))` floats. Rows without these
-            columns (prediction) produce no `labels`.
+            `("arousal", "valence", "dominance")`) give `(batch, len(label_columns))` floats; one column of
+            sequences (e.g. `"soft_label"`, the annotators' vote distribution) gives `(batch, classes)` floats, the
+            soft targets of `FocalLoss`. Rows without these columns (prediction) produce no `labels`.
         aux_label_column (`str`, *optional*): a column turned into `aux_labels` (e.g. `"gender"`, paper 001's
             auxiliary task). Missing values (`None`) become -100, ignored by the auxiliary loss.
         aux_label2id (`dict[str, int]`, *optional*): maps string values of `aux_label_column` to ids.
@@ -134,7 +135,7 @@ class AudioDataCollator:
             raise CollatorError(f"Label columns {columns} must be numeric, got {values.dtype} values.")
         if len(columns) == 1:
             values = values[:, 0]
-            if values.dtype.kind in "iub":
+            if values.ndim == 1 and values.dtype.kind in "iub":
                 return torch.as_tensor(values, dtype=torch.long)
         return torch.as_tensor(values, dtype=torch.float32)
 
