@@ -7,7 +7,7 @@ the script's arguments, which carry the paper's hyperparameters. Command-line va
 ```yaml
 paper: "000: Uniyal & Abrol, Interspeech 2025 (WavLM-large + MASP, focal loss)"
 script: ../train_masp_paper000.py
-model_option: model      # the script's option that `hf-ser train --model` sets (default: model)
+model_option: model      # the script's option that `hf-ser train --model` sets (none: the recipe takes no --model)
 corpus: msp-podcast      # what --data-dir holds (msp-podcast, or iemocap for paper 004)
 args:
   learning-rate: 1.0e-4
@@ -37,7 +37,7 @@ class Recipe:
     script: Path
     args: dict = field(default_factory=dict)
     description: str = ""
-    model_option: str = "model"
+    model_option: str = ""
     corpus: str = "msp-podcast"
 
     def argv(self, overrides: dict | None = None) -> list[str]:
@@ -75,7 +75,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         script,
         args,
         str(data.get("description", "")),
-        str(data.get("model_option", "model")),
+        str(data.get("model_option") or ""),
         str(data.get("corpus", "msp-podcast")),
     )
 
@@ -94,7 +94,9 @@ def parse_overrides(pairs: list[str]) -> dict:
 def run_recipe(recipe: Recipe, overrides: dict | None = None):
     """Run the recipe's script in this process: its `main()` reads the recipe's arguments from `sys.argv`."""
     overrides = dict(overrides or {})
-    if "model" in overrides and recipe.model_option != "model":
+    if "model" in overrides:
+        if not recipe.model_option:
+            raise RecipeError(f"{recipe.path.name} takes no --model: its encoders are fixed by the paper.")
         overrides[recipe.model_option] = overrides.pop("model")
     argv = recipe.argv(overrides)
     print(
