@@ -514,3 +514,19 @@ def test_sampler_epoch_reaches_through_resume_and_shard_wrappers(tmp_path):
     reference = ClassBalancedUndersampler(train["label"], seed=trainer.args.seed)
     reference.set_epoch(2)
     assert list(sampler) == list(reference)
+
+
+def test_ccc_trainer_skips_a_single_clip_batch(tmp_path):
+    trainer = CCCLossTrainer(
+        model=tiny_masp_model(problem_type="regression", num_labels=3),
+        args=args(tmp_path, per_device_train_batch_size=2),
+        train_dataset=toy_dataset((2, 1), seconds=0.05),
+        data_collator=collator(label_columns=("arousal", "valence", "dominance")),
+    )
+    logits = torch.randn(1, 3, requires_grad=True)
+    loss = trainer.task_loss(logits, torch.ones(1, 3))
+    assert loss.item() == 0.0
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert torch.equal(grad, torch.zeros_like(grad))
+    # 3 clips in batches of 2: the last batch has one clip, and training still completes.
+    assert trainer.train().global_step == 2

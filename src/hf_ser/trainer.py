@@ -286,7 +286,15 @@ class CCCLossTrainer(_SERTrainer):
 
     def task_loss(self, logits, labels):
         labels = labels.to(logits.device).float()
-        return self.loss_fct(logits.float().reshape(labels.shape), labels)
+        predictions = logits.float().reshape(labels.shape)
+        if labels.shape[0] < 2:
+            # CCC is undefined on one clip. A dataset whose size leaves a last batch of 1 would otherwise crash
+            # after hours of training; that batch contributes nothing (use dataloader_drop_last=True to avoid it).
+            if not getattr(self, "_warned_single", False):
+                logger.warning("A batch of one clip has no CCC; it is skipped (loss 0).")
+                self._warned_single = True
+            return predictions.sum() * 0.0
+        return self.loss_fct(predictions, labels)
 
 
 # ------------------------------------------------------------------------------------------------ metrics
