@@ -218,6 +218,10 @@ class FocalLossTrainer(_SERTrainer):
         *args, **kwargs: as for `transformers.Trainer`. Without `compute_metrics`, evaluation reports the macro-F1,
             micro-F1, UAR and WAR of `hf_ser.metrics` and checkpoints are selected on `f1_macro`.
 
+    Gradient accumulation over equal-sized micro-batches reproduces the large batch's loss exactly without
+    `class_weights`; with them, each micro-batch is normalised by its own sum of target weights (as
+    `torch.nn.functional.cross_entropy` does per call), which differs slightly from normalising the whole batch.
+
     Example:
         >>> trainer = FocalLossTrainer(model=model, args=SERTrainingArguments("out"), train_dataset=train,
         ...                            eval_dataset=dev, data_collator=AudioDataCollator(build_feature_extractor()))
