@@ -21,7 +21,7 @@ from .inference import classify, predict_logits
 from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
 from .metrics import load_metric
 from .model_card import CardData, ModelCardCallback
-from .modeling_multimodal import MultimodalSEROutput, MultimodalSERForRegression
+from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
 from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
 from .pipelines import SpeechEmotionRegressionPipeline

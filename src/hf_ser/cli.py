@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--output-dir", default="demo_output", help="Where the corpus, model and report go.")
     demo.add_argument(
-        "--seconds", type=float, default=None, help="Training time budget (default: the demo's)."
+        "--steps", type=int, default=None, help="Training steps (default 400, about 2-3 minutes)."
+    )
+    demo.add_argument(
+        "--seconds", type=float, default=None, help="Also stop training after this many seconds."
     )
 
     analyze = commands.add_parser("analyze", help="Compare two saved models (CKA, mismatch, attention).")
@@ -211,7 +214,9 @@ def cmd_predict(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    kwargs = {} if args.seconds is None else {"train_seconds": args.seconds}
+    kwargs = {"train_seconds": args.seconds}
+    if args.steps is not None:
+        kwargs["train_steps"] = args.steps
     run_demo(writable_dir(args.output_dir), **kwargs)
     return 0
 

@@ -8,7 +8,9 @@ from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 SAMPLING_RATE = 16_000
 
 
-def build_feature_extractor(encoder_name_or_path: str | None = None, **hub_kwargs) -> Wav2Vec2FeatureExtractor:
+def build_feature_extractor(
+    encoder_name_or_path: str | None = None, **hub_kwargs
+) -> Wav2Vec2FeatureExtractor:
     """A `Wav2Vec2FeatureExtractor` for 16 kHz mono audio that normalises each utterance (zero mean, unit variance,
     over its real samples only) and returns an attention mask.
 
@@ -28,7 +30,9 @@ def build_feature_extractor(encoder_name_or_path: str | None = None, **hub_kwarg
         )
     extractor = AutoFeatureExtractor.from_pretrained(encoder_name_or_path, **hub_kwargs)
     if not isinstance(extractor, Wav2Vec2FeatureExtractor):
-        raise TypeError(f"{encoder_name_or_path} has a {type(extractor).__name__}; a raw-waveform encoder is expected.")
+        raise TypeError(
+            f"{encoder_name_or_path} has a {type(extractor).__name__}; a raw-waveform encoder is expected."
+        )
     extractor.return_attention_mask = True
     return extractor
 
