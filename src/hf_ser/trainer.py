@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
+from .checkpoints import resolve_resume_checkpoint
 from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
 from .sampler import (
     ClassBalancedBatchSampler,
@@ -135,6 +136,13 @@ class _SERTrainer(Trainer):
                 logger.info("Selecting checkpoints on %s instead of the loss.", self.default_selection_metric)
                 self.args.metric_for_best_model = self.default_selection_metric
                 self.args.greater_is_better = True
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """`Trainer.train`, after checking the checkpoint to resume from: a half-written or corrupt checkpoint is
+        reported, and with `resume_from_checkpoint=True` the newest complete one is used (see
+        `hf_ser.checkpoints`)."""
+        resume = resolve_resume_checkpoint(self.args.output_dir, resume_from_checkpoint)
+        return super().train(resume, *args, **kwargs)
 
     def default_compute_metrics(self) -> Callable[[EvalPrediction], dict[str, float]]:
         raise NotImplementedError
