@@ -81,9 +81,10 @@ def prepare_waveform(
     """
     if sampling_rate is None or int(sampling_rate) <= 0:
         raise AudioError(f"A positive sampling rate is required, got {sampling_rate!r}.")
-    array = to_mono(to_float32(array))
+    array = to_float32(array)
     if array.size == 0:
         raise AudioError("The audio is empty (0 samples).")
+    array = to_mono(array)
     finite = np.isfinite(array)
     if not finite.all():
         raise AudioError(f"The audio has {int((~finite).sum())} NaN or infinite samples out of {array.size}.")
