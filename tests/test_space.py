@@ -203,6 +203,28 @@ def test_gradio_client_bad_input_gets_the_message(server, audio_files, case, mes
         client.predict(handle_file(str(audio_files[case])), api_name="/analyze")
 
 
+def test_keeps_serving_after_bad_requests_and_queues_concurrent_ones(server, model_dir, audio_files):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    for case in ("text", "silence"):
+        with pytest.raises(AppError):
+            client.predict(handle_file(str(audio_files[case])), api_name="/analyze")
+    want = reference_scores(model_dir, audio_files["short"])
+
+    def ask(_):
+        label = Client(server, verbose=False).predict(handle_file(str(audio_files["short"])), api_name="/analyze")[0]
+        return {item["label"]: item["confidence"] for item in label["confidences"]}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, range(4)))  # queued (concurrency limit 1), all answered
+    for got in answers:
+        assert got == pytest.approx(want, abs=1e-4)
+
+
 def test_uploads_are_limited_in_size(server, tmp_path):
     import httpx
 

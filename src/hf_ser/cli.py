@@ -175,7 +175,9 @@ def cmd_evaluate(args) -> int:
     if args.split not in corpus:
         raise CommandError(f"the corpus has no split {args.split!r}; it has {sorted(corpus)}")
     print(f"[hf-ser evaluate] predicting {len(corpus[args.split])} clips of {args.split}", flush=True)
-    metrics, predictions = evaluate_model(model, extractor, corpus[args.split], batch_size=args.batch_size)
+    metrics, predictions = evaluate_model(
+        model, extractor, corpus[args.split], batch_size=args.batch_size, progress=True
+    )
     written = write_report(output_dir, metrics, predictions, model, args.split)
     shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
     print(f"[hf-ser evaluate] {shown}")

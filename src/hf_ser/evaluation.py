@@ -37,13 +37,16 @@ def dataset_waveforms(dataset, audio_column: str = "audio") -> list[np.ndarray]:
     return waves
 
 
-def evaluate_model(model, feature_extractor, dataset, *, batch_size: int = 8) -> tuple[dict, dict]:
+def evaluate_model(
+    model, feature_extractor, dataset, *, batch_size: int = 8, progress: bool = False
+) -> tuple[dict, dict]:
     """Predict a labelled split (length-bucketed batches) and score it.
 
     Returns (metrics, predictions): macro/micro-F1, UAR, WAR, per-class F1 and the confusion matrix for a
     classifier; CCC per attribute and their mean for an attribute model. `predictions` holds the file names, true
     and predicted values, for the report and submissions."""
-    logits = predict_logits(model, feature_extractor, dataset_waveforms(dataset), batch_size=batch_size)
+    waveforms = dataset_waveforms(dataset)
+    logits = predict_logits(model, feature_extractor, waveforms, batch_size=batch_size, progress=progress)
     files = list(dataset["file"]) if "file" in dataset.column_names else [str(i) for i in range(len(dataset))]
     if is_regression(model):
         missing = [name for name in ATTRIBUTE_COLUMNS if name not in dataset.column_names]

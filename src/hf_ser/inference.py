@@ -54,6 +54,7 @@ def predict_logits(
     *,
     batch_size: int = 8,
     bucket: bool = True,
+    progress: bool = False,
 ) -> np.ndarray:
     """Logits (clips, outputs) for 16 kHz mono float waveforms, in input order.
 
@@ -68,6 +69,10 @@ def predict_logits(
             list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
         ]
     results: list[np.ndarray | None] = [None] * len(waveforms)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="predicting", unit="batch")
     for batch in batches:
         inputs = feature_extractor(
             [waveforms[i] for i in batch],

@@ -95,7 +95,8 @@ def predict_files(
             results[i] = Prediction(file=str(path), scores={}, error=str(error))
     short = [i for i, w in waves.items() if len(w) <= window_s * SAMPLING_RATE]
     if short:
-        logits = predict_logits(model, feature_extractor, [waves[i] for i in short], batch_size=batch_size)
+        chosen = [waves[i] for i in short]
+        logits = predict_logits(model, feature_extractor, chosen, batch_size=batch_size, progress=progress)
         for i, row in zip(short, logits, strict=True):
             scores, label = _scores(model, row)
             results[i] = Prediction(file=str(files[i]), scores=scores, label=label)
