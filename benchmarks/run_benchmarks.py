@@ -399,6 +399,55 @@ def bench_long_audio(args, dtype) -> list[dict]:
     return rows
 
 
+ATTENTION_CHILD = r"""
+import json, resource, sys, time, torch
+sys.path.insert(0, sys.argv[1])
+from run_benchmarks import encoder_config
+from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
+size, attention, seconds, batch, device = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+torch.manual_seed(0)
+config = WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=None, wavlm_attention=attention)
+model = WavLMForMASPClassification(config).to(device).eval()
+x = torch.randn(batch, int(seconds * 16000), device=device)
+with torch.inference_mode():
+    model(x)  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": sorted(times)[1], "peak_mib": peak}))
+"""
+
+
+def bench_attention(args, dtype) -> list[dict]:
+    """7. WavLM self-attention: transformers' eager path vs hf_ser's SDPA path (speed and peak memory), longer clips."""
+    seconds = 2.0 if args.quick else 10.0
+    rows = {}
+    for attention in ("eager", "sdpa"):
+        result = subprocess.run(
+            [sys.executable, "-c", ATTENTION_CHILD, str(HERE), args.size, attention, str(seconds), "4", args.device],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        rows[attention] = json.loads(result.stdout.strip().splitlines()[-1])
+    memory_kind = "peak GPU memory MiB" if args.device == "cuda" else "peak process RSS MiB"
+    name = f"7 WavLM attention (batch 4 x {seconds:g} s)"
+    eager, sdpa = rows["eager"], rows["sdpa"]
+    return [
+        {"benchmark": name, "case": "eager (transformers)", "seconds": eager["seconds"], "ratio": 1.0,
+         memory_kind: eager["peak_mib"]},
+        {"benchmark": name, "case": "SDPA with the gated position bias as mask (hf_ser default)",
+         "seconds": sdpa["seconds"], "ratio": eager["seconds"] / sdpa["seconds"], memory_kind: sdpa["peak_mib"],
+         "memory_ratio": sdpa["peak_mib"] / eager["peak_mib"]},
+    ]  # fmt: skip
+
+
 BENCHMARKS = {
     "overhead": bench_overhead,
     "batching": bench_batching,
@@ -406,6 +455,7 @@ BENCHMARKS = {
     "training": bench_training_step,
     "frozen": bench_frozen_encoder,
     "long": bench_long_audio,
+    "attention": bench_attention,
 }
 
 
@@ -432,12 +482,13 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--large", action="store_true", help="Use the WavLM-large-sized config (GPU).")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument("--clips", type=int, default=None, help="Clips in the batching benchmark (default 64).")
     args = parser.parse_args(argv)
     args.size = "tiny" if args.quick else ("large" if args.large else "base")
     args.batch = 4 if args.quick else 8
     args.clip_s = 1.0 if args.quick else 4.0
     args.repeats = 2 if args.quick else 3
-    args.n_clips = 12 if args.quick else 64
+    args.n_clips = args.clips or (12 if args.quick else 64)
     args.length_scale = 0.2 if args.quick else 1.0
     args.train_clip_s = 0.5 if args.quick else 2.0
     args.n_cache_clips = 8 if args.quick else 32

@@ -8,7 +8,8 @@ frozen RoBERTa-large text embedding of the transcript, an optional speaker embed
 (arousal, valence, dominance) with a sigmoid mapped back to the training labels' range (Eq. 2), and an auxiliary
 gender head trained with cross-entropy (Eq. 1, alpha = 1).
 
-This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers.
+This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers and, relatively,
+`configuration_wavlm_masp.py` (WavLM-large's architecture is defined once, there).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto import AutoConfig
 
+from .configuration_wavlm_masp import WAVLM_LARGE_KWARGS as WAVLM_MASP_DEFAULT_ENCODER
+
 MULTIMODAL_ATTRIBUTES = ("arousal", "valence", "dominance")
 # Speech encoders read through a weighted sum of all hidden states ("layer_sum") or the last layer ("whisper").
 LAYER_SUM_ENCODERS = ("wavlm", "wav2vec2", "hubert", "data2vec-audio")
@@ -26,22 +29,7 @@ TEXT_POOLINGS = ("mean", "cls")
 
 # Architectures of microsoft/wavlm-large and FacebookAI/roberta-large (their config.json on the Hub). Random weights;
 # `MultimodalSERForRegression.from_encoders_pretrained` loads the real ones.
-WAVLM_LARGE_KWARGS = {
-    "hidden_size": 1024,
-    "num_hidden_layers": 24,
-    "num_attention_heads": 16,
-    "intermediate_size": 4096,
-    "feat_extract_norm": "layer",
-    "do_stable_layer_norm": True,
-    "conv_bias": False,
-    "hidden_dropout": 0.1,
-    "attention_dropout": 0.1,
-    "feat_proj_dropout": 0.1,
-    "mask_time_prob": 0.075,
-    "num_buckets": 320,
-    "max_bucket_distance": 800,
-    "layerdrop": 0.0,
-}
+WAVLM_LARGE_KWARGS = {**WAVLM_MASP_DEFAULT_ENCODER, "layerdrop": 0.0}
 ROBERTA_LARGE_KWARGS = {
     "vocab_size": 50265,
     "hidden_size": 1024,
