@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -482,7 +481,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--large", action="store_true", help="Use the WavLM-large-sized config (GPU).")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
-    parser.add_argument("--clips", type=int, default=None, help="Clips in the batching benchmark (default 64).")
+    parser.add_argument(
+        "--clips", type=int, default=None, help="Clips in the batching benchmark (default 64)."
+    )
     args = parser.parse_args(argv)
     args.size = "tiny" if args.quick else ("large" if args.large else "base")
     args.batch = 4 if args.quick else 8
@@ -508,17 +509,19 @@ def main(argv=None) -> int:
     header = (
         f"# hf_ser benchmarks\n\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
         f"threads, device={args.device}, dtype={args.dtype}, torch {torch.__version__}; encoder size: {args.size} "
-        f"(random weights, layer-norm conv front end). Ratios are measured side by side in this one run "
-        f"(median of interleaved repetitions). Max RSS of this process: "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB."
+        f"(random weights, layer-norm conv front end). Ratios are measured side by side in one run (median of "
+        f"interleaved repetitions). Ratio column: speed-up over the benchmark's first row (> 1 is faster), except "
+        f"benchmark 1, where it is time relative to the bare encoder (the target is <= 1.03)."
     )
     json_path = args.output.with_suffix(".json")
     if args.only and json_path.exists():
         # Re-running some benchmarks replaces their rows and keeps the others from the earlier run.
         redone = {row["benchmark"].split(" ")[0] for row in rows}
-        kept = [row for row in json.loads(json_path.read_text()) if row["benchmark"].split(" ")[0] not in redone]
+        kept = [
+            row for row in json.loads(json_path.read_text()) if row["benchmark"].split(" ")[0] not in redone
+        ]
         rows = sorted(kept + rows, key=lambda row: row["benchmark"].split(" ")[0])
-        header += f" Benchmarks {', '.join(sorted(redone))} were re-run alone afterwards."
+        header += f" Re-run alone afterwards: {', '.join(sorted(redone))}."
     text = to_markdown(rows, header)
     args.output.write_text(text)
     json_path.write_text(json.dumps(rows, indent=1))
