@@ -28,10 +28,11 @@ fi
 stamp=.venv/.hf_ser-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || constraints.txt -nt $stamp ]]; then
   echo "[setup] installing hf_ser and pinned dependencies (constraints.txt)"
-  .venv/bin/python -m pip install -q --upgrade pip
+  quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+  quiet .venv/bin/python -m pip install -q --upgrade pip
   # torch first, pinned, so that nothing pulls a CUDA build.
-  .venv/bin/python -m pip install -q -c constraints.txt torch
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+  quiet .venv/bin/python -m pip install -q -c constraints.txt torch
+  quiet .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   touch "$stamp"
 fi
 echo "[setup] ready"
