@@ -25,7 +25,7 @@ from hf_ser.analysis import (
     threshold_agreement,
 )
 from hf_ser.cli import main as cli_main
-from tiny import save_tiny_model, tiny_masp_model, tone
+from tiny import save_tiny_model, tiny_encoder_config, tiny_masp_model, tone
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -219,20 +219,10 @@ def test_analysis_errors_are_clear(tmp_path):
 
 
 def test_attention_maps_from_an_sdpa_model_switch_to_eager_and_back():
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
+    from transformers import AutoConfig, Wav2Vec2Model
 
     torch.manual_seed(0)
-    config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
+    config = AutoConfig.for_model(**tiny_encoder_config("wav2vec2", group_norm=True, num_hidden_layers=2))
     model = Wav2Vec2Model._from_config(config, attn_implementation="sdpa")
     maps = collect_attentions(model, tone(0.5))
     assert len(maps) == 2 and maps[0].shape[0] == 2

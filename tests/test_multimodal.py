@@ -15,7 +15,7 @@ from transformers import AutoModel, PreTrainedTokenizerFast, Wav2Vec2FeatureExtr
 from hf_ser import MultimodalSERConfig, MultimodalSERForRegression
 from hf_ser.losses import CCCLoss
 from hf_ser.processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
-from tiny import tiny_encoder_config, tone
+from tiny import tiny_encoder_config, tiny_whisper_config, tone
 
 WORDS = [
     "i",
@@ -54,28 +54,6 @@ def tiny_text_config() -> dict:
         "eos_token_id": 2,
         "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1,
-    }
-
-
-def tiny_whisper_config() -> dict:
-    # 100 positions = 200 mel frames = 2 s windows (chunk_length=2 in the feature extractor).
-    return {
-        "model_type": "whisper",
-        "d_model": 16,
-        "encoder_layers": 2,
-        "encoder_attention_heads": 2,
-        "decoder_layers": 1,
-        "decoder_attention_heads": 2,
-        "encoder_ffn_dim": 32,
-        "decoder_ffn_dim": 32,
-        "num_mel_bins": 80,
-        "max_source_positions": 100,
-        "max_target_positions": 16,
-        "vocab_size": 64,
-        "pad_token_id": 0,
-        "bos_token_id": 0,
-        "eos_token_id": 0,
-        "decoder_start_token_id": 1,
     }
 
 

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, WhisperConfig, WhisperFeatureExtractor
+from transformers import AutoConfig, AutoModel, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from hf_ser import (
@@ -21,7 +21,7 @@ from hf_ser import (
     extract_view_embeddings,
 )
 from hf_ser.modeling_multiview import SelfBalancingGate, interactive_attention
-from tiny import tiny_encoder_config, tone
+from tiny import tiny_encoder_config, tiny_whisper_config, tone
 
 VIEWS = {"whisper": 12, "wavlm": 8, "hubert": 8}
 
@@ -242,18 +242,7 @@ def test_trust_remote_code_without_hf_ser(tmp_path):
 def test_extract_view_embeddings_masked_mean_from_frozen_encoders():
     torch.manual_seed(0)
     wavlm = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config("wavlm"))).eval()
-    whisper_config = WhisperConfig(
-        d_model=16,
-        encoder_layers=1,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        num_mel_bins=80,
-        max_source_positions=100,
-        decoder_layers=1,
-        decoder_attention_heads=2,
-        decoder_ffn_dim=32,
-    )
-    whisper = WhisperEncoder(whisper_config).eval()
+    whisper = WhisperEncoder(AutoConfig.for_model(**tiny_whisper_config(encoder_layers=1))).eval()
     whisper_fe = WhisperFeatureExtractor(feature_size=80, chunk_length=2)  # 2 s window -> 200 mel frames
     clips = [tone(0.5, seed=0), tone(1.2, freq=300.0, seed=1)]
     encoders = {"wavlm": (wavlm, build_feature_extractor()), "whisper": (whisper, whisper_fe)}
@@ -277,20 +266,7 @@ def saved_encoders(tmp_path):
     torch.manual_seed(0)
     wavlm = AutoModel.from_config(AutoConfig.for_model(**tiny_encoder_config("wavlm")))
     wavlm.save_pretrained(tmp_path / "wavlm")
-    whisper = AutoModel.from_config(
-        WhisperConfig(
-            d_model=16,
-            encoder_layers=1,
-            encoder_attention_heads=2,
-            encoder_ffn_dim=32,
-            num_mel_bins=80,
-            max_source_positions=100,
-            decoder_layers=1,
-            decoder_attention_heads=2,
-            decoder_ffn_dim=32,
-            max_target_positions=32,
-        )
-    )
+    whisper = AutoModel.from_config(AutoConfig.for_model(**tiny_whisper_config(encoder_layers=1)))
     whisper.save_pretrained(tmp_path / "whisper")
     return {"whisper": str(tmp_path / "whisper"), "wavlm": str(tmp_path / "wavlm")}
 

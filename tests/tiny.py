@@ -36,6 +36,30 @@ def tiny_encoder_config(kind: str = "wavlm", group_norm: bool = False, **overrid
     return config
 
 
+def tiny_whisper_config(**overrides) -> dict:
+    """A tiny Whisper config dict. 100 positions = 200 mel frames = 2 s windows (feature extractor chunk_length=2)."""
+    config = {
+        "model_type": "whisper",
+        "d_model": 16,
+        "encoder_layers": 2,
+        "encoder_attention_heads": 2,
+        "decoder_layers": 1,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 32,
+        "decoder_ffn_dim": 32,
+        "num_mel_bins": 80,
+        "max_source_positions": 100,
+        "max_target_positions": 16,
+        "vocab_size": 64,
+        "pad_token_id": 0,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "decoder_start_token_id": 1,
+    }
+    config.update(overrides)
+    return config
+
+
 def tiny_masp_config(kind: str = "wavlm", group_norm: bool = False, **kwargs) -> WavLMMASPConfig:
     kwargs.setdefault("num_trainable_layers", 2)
     kwargs.setdefault("head_hidden_size", 16)
