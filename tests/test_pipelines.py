@@ -188,3 +188,110 @@ def test_bad_inputs_raise_clear_errors(folders):
         regressor({"array": tone(0.5)}, transcript="x")
     with pytest.raises(AudioError, match="Unsupported input"):
         regressor(12, transcript="x")
+
+
+# ------------------------------------------------------------------------------- length-bucketed batches
+def record_batches(model) -> list[torch.Tensor]:
+    """Attention masks of every forward call of `model`."""
+    masks: list[torch.Tensor] = []
+
+    def hook(_module, _args, kwargs):
+        masks.append(kwargs["attention_mask"].clone())
+
+    model.register_forward_pre_hook(hook, with_kwargs=True)
+    return masks
+
+
+def varied_clips(count: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        tone(float(rng.uniform(0.3, 2.0)), freq=float(rng.uniform(120, 300)), seed=i) for i in range(count)
+    ]
+
+
+def padded_fraction(masks: list[torch.Tensor]) -> float:
+    return 1.0 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+
+@pytest.mark.parametrize("window", [32, 1])
+def test_audio_classification_batches_group_clips_by_length_and_keep_input_order(tmp_path, window):
+    from hf_ser.pipelines import SERAudioClassificationPipeline
+
+    save_tiny_model(tmp_path)
+    classifier = pipeline("audio-classification", model=str(tmp_path), top_k=None)
+    assert isinstance(classifier, SERAudioClassificationPipeline)
+    classifier.bucket_window_batches = window
+    clips = varied_clips(13)
+    alone = [classifier(clip) for clip in clips]
+    masks = record_batches(classifier.model)
+    batched = classifier(clips, batch_size=4)
+    assert len(batched) == len(clips)
+    for one, many in zip(alone, batched, strict=True):
+        assert [r["label"] for r in one] == [r["label"] for r in many]
+        np.testing.assert_allclose([r["score"] for r in one], [r["score"] for r in many], atol=1e-5)
+    # Bucketed: fewer padded samples than transformers' arrival-order batches of the same clips.
+    arrival = []
+    for start in range(0, len(clips), 4):
+        lengths = [len(c) for c in clips[start : start + 4]]
+        arrival.append(torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None])
+    if window == 1:
+        # A window of one batch: sorted within it, so the batches are the arrival-order ones.
+        assert padded_fraction(masks) == pytest.approx(padded_fraction(arrival))
+    else:
+        assert padded_fraction(masks) < padded_fraction(arrival)
+        # One window: batches run longest first, each holding consecutive clips of the sorted order.
+        longest = [int(m.sum(dim=1).max()) for m in masks]
+        assert longest == sorted(longest, reverse=True)
+
+
+def test_audio_classification_batches_equal_lengths_only_for_group_norm_encoders(tmp_path):
+    save_tiny_model(tmp_path, group_norm=True)
+    classifier = pipeline("audio-classification", model=str(tmp_path), top_k=None)
+    clips = varied_clips(6) + varied_clips(3, seed=5)[:1] * 3  # three clips of one length
+    alone = [classifier(clip) for clip in clips]
+    masks = record_batches(classifier.model)
+    batched = classifier(clips, batch_size=4)
+    assert all(bool(m.all()) for m in masks)  # never padded
+    assert max(m.shape[0] for m in masks) == 3  # the equal-length clips still share a batch
+    for one, many in zip(alone, batched, strict=True):
+        np.testing.assert_allclose([r["score"] for r in one], [r["score"] for r in many], atol=1e-5)
+
+
+def test_audio_classification_of_other_models_is_transformers_pipeline_unchanged(tmp_path):
+    from transformers import AudioClassificationPipeline, Wav2Vec2Config, Wav2Vec2ForSequenceClassification
+
+    from hf_ser import build_feature_extractor
+    from tiny import tiny_encoder_config
+
+    config = {k: v for k, v in tiny_encoder_config("wav2vec2").items() if k != "model_type"}
+    torch.manual_seed(0)
+    Wav2Vec2ForSequenceClassification(Wav2Vec2Config(**config, num_labels=3)).save_pretrained(tmp_path)
+    build_feature_extractor().save_pretrained(tmp_path)
+    ours = pipeline("audio-classification", model=str(tmp_path))
+    theirs = pipeline("audio-classification", model=str(tmp_path), pipeline_class=AudioClassificationPipeline)
+    assert not ours.buckets_by_length()
+    clips = varied_clips(7)
+    masks = record_batches(ours.model)
+    assert ours(clips, batch_size=3) == theirs(clips, batch_size=3)
+    assert [m.shape[0] for m in masks] == [3, 3, 1]  # arrival order, as transformers batches
+
+
+def test_regression_pipeline_batches_match_single_calls(folders):
+    model_dir, _, _ = folders
+    regressor = pipeline("speech-emotion-regression", model=str(model_dir))
+    clips = varied_clips(7, seed=2)
+    texts = ["great", "so very sad today", "no", "i am angry", "fine thanks", "what", "okay then"]
+    inputs = [
+        {"array": c, "sampling_rate": 16000, "transcript": t} for c, t in zip(clips, texts, strict=True)
+    ]
+    alone = [regressor(item, return_transcript=True) for item in inputs]
+    masks = record_batches(regressor.model)
+    batched = regressor(inputs, batch_size=3, return_transcript=True)
+    assert [r["transcript"] for r in batched] == texts
+    for one, many in zip(alone, batched, strict=True):
+        assert_attributes(many)
+        for name in ("arousal", "valence", "dominance"):
+            assert many[name] == pytest.approx(one[name], abs=1e-5)
+    assert [m.shape[0] for m in masks] == [3, 3, 1]
+    longest = [int(m.sum(dim=1).max()) for m in masks]
+    assert longest == sorted(longest, reverse=True)

@@ -94,3 +94,37 @@ def test_labels_from_dataset():
     assert labels_from_dataset([{"label": 1}, {"label": 0}], "label") == [1, 0]
     with pytest.raises(ValueError, match="no column 'emotion'"):
         labels_from_dataset(dataset, "emotion")
+
+
+def test_length_sorted_sampler_runs_longest_first_unknown_first_ties_in_order():
+    from hf_ser.sampler import LengthSortedSampler
+
+    sampler = LengthSortedSampler([2.0, 5.0, None, 2.0, 7.5])
+    assert list(sampler) == [2, 4, 1, 0, 3] and len(sampler) == 5
+
+
+def test_clip_durations_without_decoding(tmp_path):
+    import soundfile as sf
+    from datasets import Audio, Dataset
+
+    from hf_ser.sampler import clip_durations
+
+    seconds = [0.5, 1.25, 0.75]
+    paths = []
+    for i, s in enumerate(seconds):
+        paths.append(str(tmp_path / f"c{i}.wav"))
+        sf.write(paths[-1], np.zeros(int(s * 22050), dtype=np.float32), 22050)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really audio")
+    files = Dataset.from_dict({"audio": paths + [str(tmp_path / "bad.wav")]}).cast_column(
+        "audio", Audio(16000)
+    )
+    assert clip_durations(files) == pytest.approx(seconds + [None], abs=1e-4)
+    # Arrow columns of arrays (with or without a sampling rate), a length column, a list of rows.
+    rows = [{"array": np.zeros(int(s * 16000), dtype=np.float32), "sampling_rate": 16000} for s in seconds]
+    assert clip_durations(Dataset.from_dict({"audio": rows})) == pytest.approx(seconds)
+    assert clip_durations(Dataset.from_dict({"audio": [r["array"] for r in rows]})) == [8000, 20000, 12000]
+    assert clip_durations(Dataset.from_dict({"audio": rows, "length": [3, 1, 2]})) == [3, 1, 2]
+    assert clip_durations([{"audio": r} for r in rows]) == pytest.approx(seconds)
+    # No cheap way: None (the trainers then evaluate in dataset order).
+    assert clip_durations(Dataset.from_dict({"text": ["a", "b"]})) is None
+    assert clip_durations(Dataset.from_dict({"audio": ["x", "y"]})) is None

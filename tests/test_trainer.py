@@ -530,3 +530,56 @@ def test_ccc_trainer_skips_a_single_clip_batch(tmp_path):
     assert torch.equal(grad, torch.zeros_like(grad))
     # 3 clips in batches of 2: the last batch has one clip, and training still completes.
     assert trainer.train().global_step == 2
+
+
+def varied_length_dataset(count: int = 13, seed: int = 3) -> Dataset:
+    rng = np.random.default_rng(seed)
+    rows = {"audio": [], "label": []}
+    for i in range(count):
+        seconds = float(rng.uniform(0.1, 0.6))
+        rows["audio"].append({"array": tone(seconds, freq=FREQS[i % 2], seed=i), "sampling_rate": 16000})
+        rows["label"].append(i % 2)
+    return Dataset.from_dict(rows)
+
+
+def test_evaluation_is_length_bucketed_and_returns_dataset_order(tmp_path):
+    data = varied_length_dataset()
+    seen = {}
+
+    def run(bucketing: bool):
+        torch.manual_seed(0)
+        model = tiny_masp_model(num_labels=2)
+        masks = []
+        model.register_forward_pre_hook(
+            lambda _m, _a, kw: masks.append(kw["attention_mask"].clone()), with_kwargs=True
+        )
+
+        def metrics(prediction):
+            seen[bucketing] = (prediction.predictions.copy(), prediction.label_ids.copy())
+            return {"first_label": float(prediction.label_ids[0])}
+
+        trainer = FocalLossTrainer(
+            model=model,
+            args=args(tmp_path, per_device_eval_batch_size=4, eval_length_bucketing=bucketing),
+            eval_dataset=data,
+            data_collator=collator(),
+            compute_metrics=metrics,
+        )
+        return trainer.evaluate(), trainer.predict(data), masks
+
+    metrics_sorted, sorted_out, sorted_masks = run(True)
+    metrics_plain, plain_out, plain_masks = run(False)
+    # Same predictions, labels and metrics, in dataset order, from batches with less padding.
+    np.testing.assert_allclose(sorted_out.predictions, plain_out.predictions, atol=1e-5)
+    np.testing.assert_array_equal(sorted_out.label_ids, data["label"])
+    np.testing.assert_allclose(seen[True][0], seen[False][0], atol=1e-5)
+    np.testing.assert_array_equal(seen[True][1], data["label"])
+    assert metrics_sorted["eval_first_label"] == metrics_plain["eval_first_label"] == 0.0
+    assert metrics_sorted["eval_loss"] == pytest.approx(metrics_plain["eval_loss"], rel=1e-4)
+
+    def padded(masks):
+        return 1 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+    assert padded(sorted_masks) < 0.5 * padded(plain_masks)
+    longest = [int(m.sum(dim=1).max()) for m in sorted_masks[: len(sorted_masks) // 2]]
+    assert longest == sorted(longest, reverse=True)  # the evaluate() pass ran longest first

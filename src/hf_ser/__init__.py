@@ -24,10 +24,10 @@ from .model_card import CardData, ModelCardCallback
 from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
 from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
 from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
-from .pipelines import SpeechEmotionRegressionPipeline
+from .pipelines import SERAudioClassificationPipeline, SpeechEmotionRegressionPipeline
 from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
 from .registration import register_auto_classes
-from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler
+from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, LengthSortedSampler
 from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
 
 __version__ = "0.1.0"
@@ -48,6 +48,7 @@ __all__ = [
     "average_probabilities",
     "cache_embeddings",
     "plurality_vote",
+    "SERAudioClassificationPipeline",
     "SpeechEmotionRegressionPipeline",
     "ATTRIBUTE_LABELS",
     "EMOTION_LABELS",
@@ -80,6 +81,7 @@ __all__ = [
     "CCCLossTrainer",
     "ClassBalancedBatchSampler",
     "ClassBalancedUndersampler",
+    "LengthSortedSampler",
     "FocalLossTrainer",
     "SERTrainingArguments",
 ]

@@ -123,6 +123,28 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"Cannot decode {path} as audio ({type(error).__name__}).") from None
 
 
+def audio_duration(source: str | os.PathLike | bytes) -> float | None:
+    """Duration in seconds of an audio file (path or encoded bytes) from its header, without decoding the samples;
+    None when the header cannot be read."""
+    import io
+
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+        return info.frames / info.samplerate
+    except Exception:  # not a format libsndfile knows: ask FFmpeg
+        pass
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        metadata = AudioDecoder(source if isinstance(source, bytes) else str(source)).metadata
+        duration = metadata.duration_seconds_from_header or metadata.duration_seconds
+        return float(duration) if duration is not None else None
+    except Exception:
+        return None
+
+
 def load_audio(
     path: str | os.PathLike, *, target_sr: int = SAMPLING_RATE, max_seconds: float | None = None
 ) -> np.ndarray:
@@ -134,4 +156,13 @@ def load_audio(
         raise AudioError(f"{path}: {error}") from None
 
 
-__all__ = ["AudioError", "load_audio", "read_audio", "prepare_waveform", "resample", "to_mono", "to_float32"]
+__all__ = [
+    "AudioError",
+    "audio_duration",
+    "load_audio",
+    "read_audio",
+    "prepare_waveform",
+    "resample",
+    "to_mono",
+    "to_float32",
+]

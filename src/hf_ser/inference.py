@@ -18,7 +18,16 @@ from .feature_extraction import SAMPLING_RATE
 
 def pads_exactly(model) -> bool:
     """True when the model's output for a clip does not depend on what it is batched with."""
-    encoder_config = getattr(model.config, "encoder_config", model.config)
+    config = model.config
+    # WavLMMASPConfig keeps its encoder under `encoder_config`, MultimodalSERConfig under `audio_config`.
+    encoder_config = next(
+        (
+            sub
+            for sub in (getattr(config, "encoder_config", None), getattr(config, "audio_config", None))
+            if sub is not None
+        ),
+        config,
+    )
     if getattr(encoder_config, "model_type", None) == "data2vec-audio":
         return False
     return getattr(encoder_config, "feat_extract_norm", "layer") != "group"

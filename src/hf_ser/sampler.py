@@ -1,4 +1,4 @@
-"""Class-balanced training samplers.
+"""Training samplers (class-balanced) and the evaluation order (length-sorted).
 
 - `ClassBalancedUndersampler`: paper 001 (Interspeech 2025 SER challenge, Task 2 winner), Sec. 3 "Undersampling":
   with m = min_i |emotion_i|, every epoch draws m clips of each class (without replacement) and shuffles them.
@@ -11,10 +11,14 @@ Both are plain `torch.utils.data.Sampler`s that yield dataset indices. They are 
 `accelerate launch` / `torchrun` every process builds the same sequence from the same seed and accelerate hands
 each process its own batches. Each epoch's draw depends only on `(seed, epoch)`; `Trainer` calls `set_epoch`, so a
 resumed run sees exactly the draws of an uninterrupted one.
+
+- `LengthSortedSampler` with `clip_durations`: evaluation and prediction in batches of clips of similar length
+  (issue 9: batched, length-bucketed inference is what the evaluation loop uses by default).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -169,6 +173,93 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
         yield from out
 
 
+class LengthSortedSampler(Sampler[int]):
+    """Every index once, longest clip first (ties keep dataset order): consecutive batches hold clips of similar
+    length, so evaluation spends little compute on padding. `order` is the run order; the hf_ser trainers put
+    predictions back in dataset order.
+
+    Args:
+        lengths (`Sequence[float]`): one sort key per clip (seconds, samples, any monotone unit); `None` entries
+            (unknown) run first.
+    """
+
+    def __init__(self, lengths: Sequence[float | None]):
+        keys = [math.inf if value is None else float(value) for value in lengths]
+        self.order = sorted(range(len(keys)), key=lambda i: -keys[i])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+
+def clip_durations(
+    dataset, audio_column: str = "audio", length_columns: Sequence[str] = ("length", "duration")
+) -> list[float | None] | None:
+    """A length per clip of `dataset`, found without decoding audio; None when there is no cheap way.
+
+    In order: a column of `length_columns` (transformers' `length_column_name` convention); a `datasets.Audio`
+    column, from each file's header (seconds; None for an unreadable file); an Arrow column of sample lists or of
+    `{"array", "sampling_rate"}` rows (seconds); a Python list of rows holding arrays (seconds).
+    """
+    column_names = getattr(dataset, "column_names", None)
+    if column_names is not None:
+        for name in length_columns:
+            if name in column_names:
+                return [None if v is None else float(v) for v in dataset[name]]
+        if audio_column not in column_names:
+            return None
+        return _arrow_durations(dataset, audio_column)
+    if isinstance(dataset, (list, tuple)):
+        durations = []
+        for row in dataset:
+            audio = row.get(audio_column) if isinstance(row, dict) else None
+            if isinstance(audio, dict) and "array" in audio:
+                durations.append(len(audio["array"]) / float(audio.get("sampling_rate") or 16000))
+            elif audio is not None and hasattr(audio, "__len__"):
+                durations.append(float(len(audio)))
+            else:
+                return None
+        return durations
+    return None
+
+
+def _arrow_durations(dataset, audio_column: str) -> list[float | None] | None:
+    import datasets
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .audio import audio_duration
+
+    feature = dataset.features.get(audio_column)
+    if isinstance(feature, datasets.Audio):
+        undecoded = dataset.select_columns([audio_column]).cast_column(
+            audio_column, datasets.Audio(decode=False)
+        )
+        durations: list[float | None] = []
+        for batch in undecoded.iter(batch_size=512):
+            for value in batch[audio_column]:
+                source = (value or {}).get("bytes") or (value or {}).get("path")
+                durations.append(audio_duration(source) if source else None)
+        return durations
+    column = dataset.select_columns([audio_column]).with_format("arrow")[audio_column]
+    rate = None
+    if pa.types.is_struct(column.type):
+        names = [column.type.field(i).name for i in range(column.type.num_fields)]
+        if "array" not in names:
+            return None
+        if "sampling_rate" in names:
+            rate = pc.struct_field(column, "sampling_rate").to_pylist()
+        column = pc.struct_field(column, "array")
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return None
+    samples = pc.list_value_length(column).to_pylist()
+    if rate is None:
+        return [None if n is None else float(n) for n in samples]
+    return [None if n is None or r in (None, 0) else n / r for n, r in zip(samples, rate, strict=True)]
+
+
 def labels_from_dataset(dataset, column: str) -> list[int]:
     """The integer label column `column` of a `datasets.Dataset` (or any sequence of dicts) as a list."""
     column_names = getattr(dataset, "column_names", None)
@@ -184,4 +275,10 @@ def labels_from_dataset(dataset, column: str) -> list[int]:
     return list(values)
 
 
-__all__ = ["ClassBalancedUndersampler", "ClassBalancedBatchSampler", "labels_from_dataset"]
+__all__ = [
+    "ClassBalancedUndersampler",
+    "ClassBalancedBatchSampler",
+    "LengthSortedSampler",
+    "clip_durations",
+    "labels_from_dataset",
+]

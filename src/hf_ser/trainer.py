@@ -11,7 +11,8 @@
 
 The trainers compute the loss from the model's `logits` themselves, so they work with any model that returns
 logits (hf_ser's and plain transformers audio classifiers); the model's own configured loss is not used. They
-override only `compute_loss` (v5 signature), the training sampler, and the evaluation collator.
+override only `compute_loss` (v5 signature), the training sampler, and evaluation: a deterministic collator and a
+length-sorted order (`eval_length_bucketing`), with predictions returned in dataset order.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
 from .sampler import (
     ClassBalancedBatchSampler,
     ClassBalancedUndersampler,
+    LengthSortedSampler,
     _EpochSeededSampler,
+    clip_durations,
     labels_from_dataset,
 )
 
@@ -58,6 +61,11 @@ class SERTrainingArguments(TrainingArguments):
             the model's `aux_logits` (gender) against the batch's `aux_labels`; 0 turns it off.
         remove_unused_columns (`bool`, defaults to `False`): unlike `TrainingArguments`, keep raw columns such as
             `audio`, which the `AudioDataCollator` turns into model inputs.
+        eval_length_bucketing (`bool`, defaults to `True`): `evaluate()` and `predict()` run the clips longest
+            first, so each batch holds clips of similar length (little padding); predictions and metrics come back
+            in dataset order. Clip lengths come from a `length`/`duration` column or, without decoding, from the
+            audio files' headers (see `hf_ser.sampler.clip_durations`). Single-process runs only; `False` keeps
+            dataset order.
     """
 
     sampling: str = field(default="none", metadata={"help": f"Training sampling, one of {SAMPLING_CHOICES}."})
@@ -68,6 +76,9 @@ class SERTrainingArguments(TrainingArguments):
     aux_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the auxiliary (gender) loss."})
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Keep raw columns for the collator."}
+    )
+    eval_length_bucketing: bool = field(
+        default=True, metadata={"help": "Evaluate and predict in batches of clips of similar length."}
     )
 
     def __post_init__(self):
@@ -93,10 +104,14 @@ class SamplerEpochCallback(TrainerCallback):
 
 
 def _find_epoch_sampler(loader) -> _EpochSeededSampler | None:
+    return _find_sampler(loader, _EpochSeededSampler)
+
+
+def _find_sampler(loader, sampler_class: type):
     # DataLoaderShard -> [SkipBatchSampler] -> [BatchSamplerShard] -> BatchSampler -> sampler
     frontier = [loader]
     for _ in range(6):
-        found = [obj for obj in frontier if isinstance(obj, _EpochSeededSampler)]
+        found = [obj for obj in frontier if isinstance(obj, sampler_class)]
         if found:
             return found[0]
         frontier = [
@@ -106,6 +121,17 @@ def _find_epoch_sampler(loader) -> _EpochSeededSampler | None:
             if child is not None
         ]
     return None
+
+
+def _in_dataset_order(value, inverse: np.ndarray, count: int):
+    """Rows of `value` (arrays, possibly nested in tuples/lists/dicts) from run order back to dataset order."""
+    if isinstance(value, np.ndarray) and value.ndim > 0 and value.shape[0] == count:
+        return value[inverse]
+    if isinstance(value, (tuple, list)):
+        return type(value)(_in_dataset_order(v, inverse, count) for v in value)
+    if isinstance(value, dict):
+        return {k: _in_dataset_order(v, inverse, count) for k, v in value.items()}
+    return value
 
 
 def _output(outputs, key: str):
@@ -209,6 +235,69 @@ class _SERTrainer(Trainer):
     def get_eval_dataloader(self, eval_dataset=None):
         with self._deterministic_collator():
             return super().get_eval_dataloader(eval_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        args = self.args
+        if (
+            eval_dataset is not None
+            and getattr(args, "eval_length_bucketing", True)
+            and args.world_size <= 1
+            and args.eval_do_concat_batches
+            and args.train_sampling_strategy != "group_by_length"
+        ):
+            lengths = self._clip_lengths(eval_dataset)
+            if lengths is not None:
+                return LengthSortedSampler(lengths)
+            logger.info(
+                "Evaluating in dataset order: the clips' lengths are not known without decoding them."
+            )
+        return super()._get_eval_sampler(eval_dataset)
+
+    def _clip_lengths(self, dataset):
+        # Evaluation runs every epoch on the same set: read the headers once.
+        key = (getattr(dataset, "_fingerprint", None) or id(dataset), len(dataset))
+        cache = self.__dict__.setdefault("_clip_length_cache", {})
+        if key not in cache:
+            audio_column = getattr(self.data_collator, "audio_column", "audio")
+            cache[key] = clip_durations(dataset, audio_column, (self.args.length_column_name, "duration"))
+        return cache[key]
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        """`Trainer.evaluation_loop`; after a length-sorted run, metrics see (and `predict()` returns) the
+        predictions in dataset order."""
+        sampler = _find_sampler(dataloader, LengthSortedSampler)
+        if sampler is None:
+            return super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+        count = len(sampler.order)
+        inverse = np.argsort(np.asarray(sampler.order))
+        compute_metrics = self.compute_metrics
+        if compute_metrics is not None and not self.args.batch_eval_metrics:
+
+            def compute_in_dataset_order(prediction: EvalPrediction):
+                return compute_metrics(
+                    EvalPrediction(
+                        predictions=_in_dataset_order(prediction.predictions, inverse, count),
+                        label_ids=_in_dataset_order(prediction.label_ids, inverse, count),
+                        inputs=_in_dataset_order(prediction.inputs, inverse, count),
+                        losses=_in_dataset_order(prediction.losses, inverse, count),
+                    )
+                )
+
+            self.compute_metrics = compute_in_dataset_order
+        try:
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+        finally:
+            self.compute_metrics = compute_metrics
+        return output._replace(
+            predictions=_in_dataset_order(output.predictions, inverse, count),
+            label_ids=_in_dataset_order(output.label_ids, inverse, count),
+        )
 
     def get_test_dataloader(self, test_dataset):
         with self._deterministic_collator():
