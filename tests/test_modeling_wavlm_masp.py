@@ -32,12 +32,19 @@ def test_challenge_baseline_config():
     assert config.pooling == "asp" and config.num_trainable_layers is None and config.loss == "ce"
     regression = WavLMMASPConfig.challenge_baseline(problem_type="regression")
     assert regression.loss == "ccc" and regression.num_labels == 3
+    # The frame attention is as wide as the encoder (the released baseline code), unlike the 128 default.
+    baseline = WavLMForMASPClassification(
+        WavLMMASPConfig.challenge_baseline(encoder_config=tiny_encoder_config(), head_hidden_size=16)
+    )
+    assert baseline.pooling.attention[0].out_features == 32
+    assert tiny_masp_model(pooling="asp").pooling.attention[0].out_features == 128
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"pooling": "max"}, "pooling"),
+        ({"asp_attention_size": 0}, "asp_attention_size"),
         ({"num_trainable_layers": 30}, "num_trainable_layers"),
         ({"loss": "ccc"}, "does not fit"),
         ({"class_weights": [1.0, 2.0]}, "class_weights"),

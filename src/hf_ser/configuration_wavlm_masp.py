@@ -60,7 +60,9 @@ class WavLMMASPConfig(PreTrainedConfig):
             `"asp"`: attentive statistics pooling (Okabe et al., 2018) on the last layer, the challenge baseline.
             `"mean"`: masked mean of the last layer.
         asp_attention_size (`int`, *optional*, defaults to 128):
-            Hidden size of the ASP frame-attention network.
+            Hidden size of the ASP frame-attention network (Okabe et al. leave it free). `None` uses the encoder's
+            hidden size, as the challenge's released baseline code does; [`challenge_baseline`] sets that (paper
+            002 itself does not state the size).
         num_trainable_layers (`int`, *optional*, defaults to 15):
             How many of the encoder's top transformer layers are fine-tuned; everything below them (convolutional
             feature encoder, projection, positional convolution, lower layers) is frozen. Paper 000's best: 15 of
@@ -103,7 +105,7 @@ class WavLMMASPConfig(PreTrainedConfig):
 
     encoder_config: dict | PreTrainedConfig | None = None
     pooling: str = "masp"
-    asp_attention_size: int = 128
+    asp_attention_size: int | None = 128
     num_trainable_layers: int | None = 15
     freeze_feature_encoder: bool = True
     layerdrop: float = 0.0
@@ -159,6 +161,8 @@ class WavLMMASPConfig(PreTrainedConfig):
                 f"num_trainable_layers must be in [0, {n_layers}] (or None) for a {n_layers}-layer encoder, "
                 f"got {self.num_trainable_layers}."
             )
+        if self.asp_attention_size is not None and self.asp_attention_size < 1:
+            raise ValueError(f"asp_attention_size must be positive (or None), got {self.asp_attention_size}.")
         if not 0.0 <= self.layerdrop < 1.0:
             raise ValueError(f"layerdrop must be in [0, 1), got {self.layerdrop}.")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
@@ -171,9 +175,11 @@ class WavLMMASPConfig(PreTrainedConfig):
         cls, problem_type: str = "single_label_classification", **kwargs
     ) -> WavLMMASPConfig:
         """The Interspeech 2025 challenge baseline (paper 002): attentive statistics pooling on WavLM-large's last
-        layer, every transformer layer fine-tuned, weighted cross-entropy (pass `class_weights`) or 1-CCC."""
+        layer (frame attention as wide as the encoder, like the released baseline code), every transformer layer
+        fine-tuned, weighted cross-entropy (pass `class_weights`) or 1-CCC."""
         defaults = {
             "pooling": "asp",
+            "asp_attention_size": None,
             "num_trainable_layers": None,
             "loss": "ccc" if problem_type == "regression" else "ce",
             "head_dropout": 0.5,

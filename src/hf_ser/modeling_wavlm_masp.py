@@ -136,7 +136,7 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             self.pooling = MultiLayerStatisticsPooling(num_layers)
             pooled_size = 2 * hidden_size
         elif config.pooling == "asp":
-            self.pooling = AttentiveStatisticsPooling(hidden_size, config.asp_attention_size)
+            self.pooling = AttentiveStatisticsPooling(hidden_size, config.asp_attention_size or hidden_size)
             pooled_size = 2 * hidden_size
         else:
             self.pooling = MaskedMeanPooling()
