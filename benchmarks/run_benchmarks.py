@@ -69,15 +69,16 @@ def timeit(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def compare(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds per function, interleaving them so that machine noise hits every side alike."""
+def compare(fns: dict, repeats: int, warmup: bool = True) -> dict[str, float]:
+    """Median seconds per function, interleaving them so that machine noise hits every side alike. `warmup=False`
+    for long workloads, where a first call's set-up cost is negligible."""
     # On a GPU the kernels run asynchronously: wait for them before reading the clock.
     sync = (
         torch.cuda.synchronize
         if torch.cuda.is_available() and torch.cuda.is_initialized()
         else (lambda: None)
     )
-    for fn in fns.values():
+    for fn in fns.values() if warmup else ():
         fn()  # warm-up
     samples = {name: [] for name in fns}
     for _ in range(repeats):
@@ -184,6 +185,89 @@ def bench_batching(args, dtype) -> list[dict]:
          "ratio": t["arrival"] / t["bucketed"], "padded_frames": padded_fraction(bucket_batches),
          "max_abs_logit_diff": max_diff, "target": "throughput >= 1.5x, padding < 5%"},
     ]  # fmt: skip
+
+
+def bench_entry_points(args, dtype) -> list[dict]:
+    """8. The batched entry points users call: `pipeline("audio-classification")` on a list with batch_size and
+    `FocalLossTrainer.evaluate`, each in arrival order (transformers' defaults) vs hf_ser's length buckets."""
+    import tempfile
+
+    from datasets import Dataset
+    from transformers import AudioClassificationPipeline, pipeline
+
+    from hf_ser import AudioDataCollator, FocalLossTrainer, SERTrainingArguments, build_feature_extractor
+
+    model = build_models(args.size, args.device, dtype)["ours_sdpa"]
+    fe = build_feature_extractor()
+    rng = np.random.default_rng(2)
+    n_clips = max(8, args.n_clips * 3 // 4)
+    lengths_s = rng.uniform(2.75, 11.0, size=n_clips) * args.length_scale
+    waves = [rng.standard_normal(int(s * SR)).astype(np.float32) * 0.1 for s in lengths_s]
+    device = torch.device(args.device)
+    ours = pipeline("audio-classification", model=model, feature_extractor=fe, device=device, top_k=None)
+    theirs = pipeline(
+        "audio-classification", model=model, feature_extractor=fe, device=device, top_k=None,
+        pipeline_class=AudioClassificationPipeline,
+    )  # fmt: skip
+    outputs: dict[str, object] = {}
+
+    def classify(name, classifier):
+        def fn():
+            outputs[name] = classifier(waves, batch_size=args.batch)
+
+        return fn
+
+    fns = {"pipe_arrival": classify("pipe_arrival", theirs), "pipe_bucketed": classify("pipe_bucketed", ours)}
+    eval_rows = dtype == torch.float32  # the collator feeds float32 inputs
+    if eval_rows:
+        data = Dataset.from_dict(
+            {
+                "audio": [{"array": w, "sampling_rate": SR} for w in waves],
+                "label": [i % 8 for i in range(n_clips)],
+            }
+        )
+        workdir = tempfile.mkdtemp()
+
+        def evaluate(bucketing):
+            trainer = FocalLossTrainer(
+                model=model,
+                args=SERTrainingArguments(
+                    workdir, per_device_eval_batch_size=args.batch, eval_length_bucketing=bucketing,
+                    report_to="none", use_cpu=args.device == "cpu", disable_tqdm=True,
+                ),
+                eval_dataset=data,
+                data_collator=AudioDataCollator(fe, max_duration_s=None),
+            )  # fmt: skip
+
+            def fn():
+                outputs[f"eval_{bucketing}"] = trainer.predict(data).predictions
+
+            return fn
+
+        fns.update({"eval_arrival": evaluate(False), "eval_bucketed": evaluate(True)})
+    t = compare(fns, 1, warmup=False)
+
+    def scores(results):
+        return np.array([[r["score"] for r in sorted(one, key=lambda r: r["label"])] for one in results])
+
+    pipe_diff = float(np.abs(scores(outputs["pipe_arrival"]) - scores(outputs["pipe_bucketed"])).max())
+    name = f"8 entry points ({n_clips} clips of 2.75-11 s, batch {args.batch})"
+    rows = [
+        {"benchmark": name, "case": "pipeline(list, batch_size): transformers' AudioClassificationPipeline",
+         "seconds": t["pipe_arrival"], "ratio": 1.0},
+        {"benchmark": name, "case": "pipeline(list, batch_size): hf_ser's SERAudioClassificationPipeline (default)",
+         "seconds": t["pipe_bucketed"], "ratio": t["pipe_arrival"] / t["pipe_bucketed"], "max_abs_score_diff": pipe_diff},
+    ]  # fmt: skip
+    if eval_rows:
+        eval_diff = float(np.abs(outputs["eval_False"] - outputs["eval_True"]).max())
+        rows += [
+            {"benchmark": name, "case": "FocalLossTrainer.predict, dataset order (eval_length_bucketing=False)",
+             "seconds": t["eval_arrival"], "ratio": 1.0},
+            {"benchmark": name, "case": "FocalLossTrainer.predict, longest first (default)",
+             "seconds": t["eval_bucketed"], "ratio": t["eval_arrival"] / t["eval_bucketed"],
+             "max_abs_logit_diff": eval_diff},
+        ]  # fmt: skip
+    return rows
 
 
 def loop_masp_reference(layers, lengths, weights):
@@ -484,6 +568,7 @@ BENCHMARKS = {
     "frozen": bench_frozen_encoder,
     "long": bench_long_audio,
     "attention": bench_attention,
+    "entry": bench_entry_points,
 }
 
 
