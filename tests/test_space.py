@@ -216,7 +216,9 @@ def test_keeps_serving_after_bad_requests_and_queues_concurrent_ones(server, mod
     want = reference_scores(model_dir, audio_files["short"])
 
     def ask(_):
-        label = Client(server, verbose=False).predict(handle_file(str(audio_files["short"])), api_name="/analyze")[0]
+        label = Client(server, verbose=False).predict(
+            handle_file(str(audio_files["short"])), api_name="/analyze"
+        )[0]
         return {item["label"]: item["confidence"] for item in label["confidences"]}
 
     with ThreadPoolExecutor(max_workers=4) as pool:
