@@ -244,6 +244,27 @@ def test_audio_classification_batches_group_clips_by_length_and_keep_input_order
         assert longest == sorted(longest, reverse=True)
 
 
+def test_audio_classification_batches_datasets_lazily_with_workers(tmp_path):
+    from datasets import Dataset
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    save_tiny_model(tmp_path)
+    classifier = pipeline("audio-classification", model=str(tmp_path), top_k=None)
+    classifier.bucket_window_batches = 2
+    clips = varied_clips(11, seed=4)
+    data = Dataset.from_dict({"audio": [{"array": c, "sampling_rate": 16000} for c in clips]})
+    masks = record_batches(classifier.model)
+    stream = classifier(KeyDataset(data.with_format("numpy"), "audio"), batch_size=3, num_workers=2)
+    assert not isinstance(stream, list)  # an iterator, consumed window by window
+    first = next(iter(stream))
+    assert len(masks) == 2  # only the first window (2 batches of 3) has run
+    batched = [first, *stream]
+    assert len(batched) == len(clips)
+    for clip, many in zip(clips, batched, strict=True):
+        one = classifier(clip)
+        np.testing.assert_allclose([r["score"] for r in one], [r["score"] for r in many], atol=1e-5)
+
+
 def test_audio_classification_batches_equal_lengths_only_for_group_norm_encoders(tmp_path):
     save_tiny_model(tmp_path, group_norm=True)
     classifier = pipeline("audio-classification", model=str(tmp_path), top_k=None)

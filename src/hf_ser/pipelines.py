@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from transformers import AudioClassificationPipeline, AutoModel, Pipeline, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.pipelines.pt_utils import PipelineDataset
 from transformers.utils import ModelOutput
 
 from .audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
@@ -62,6 +64,19 @@ def _pad_stack(values: Sequence[torch.Tensor], pad_value: float, side: str) -> t
     return out
 
 
+def _sized_and_indexable(inputs: Any) -> bool:
+    """Lists, tuples and map-style datasets (`KeyDataset`): what can be windowed and put back in order."""
+    if isinstance(inputs, (list, tuple)):
+        return True
+    if isinstance(inputs, (str, bytes, dict, np.ndarray, torch.Tensor)):
+        return False
+    return hasattr(inputs, "__len__") and hasattr(inputs, "__getitem__")
+
+
+def _only_item(batch: list) -> Any:
+    return batch[0]
+
+
 def _output_row(outputs: Any, row: int) -> Any:
     """Row `row` of a batched forward output, shaped like a batch of one (what `postprocess` expects)."""
     items = {
@@ -76,11 +91,13 @@ def _output_row(outputs: Any, row: int) -> Any:
 
 
 class LengthBucketedBatches:
-    """Pipeline mixin: a list input with `batch_size > 1` runs in length-bucketed batches.
+    """Pipeline mixin: a list, or any sized indexable input such as `KeyDataset(dataset, "audio")`, called with
+    `batch_size > 1` runs in length-bucketed batches.
 
-    Inputs are preprocessed a window of `bucket_window_batches * batch_size` at a time (decoded audio of a whole
-    long list is never held at once), grouped with `hf_ser.inference.length_buckets`, padded per batch, and the
-    results are returned in input order. Datasets, generators and single inputs take transformers' usual path.
+    Inputs are preprocessed a window of `bucket_window_batches * batch_size` at a time (with `num_workers` > 1 in
+    DataLoader workers, as transformers does; decoded audio of a whole long input is never held at once), grouped
+    with `hf_ser.inference.length_buckets`, padded per batch, and the results come back in input order (lazily,
+    window by window, for datasets). Generators and single inputs take transformers' usual path.
     """
 
     # How many batches' worth of inputs are decoded and sorted together.
@@ -98,8 +115,10 @@ class LengthBucketedBatches:
     def get_iterator(
         self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
     ):
-        if batch_size > 1 and isinstance(inputs, list) and self.buckets_by_length():
-            return self._bucketed(inputs, batch_size, preprocess_params, forward_params, postprocess_params)
+        if batch_size > 1 and _sized_and_indexable(inputs) and self.buckets_by_length():
+            return self._bucketed(
+                inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
+            )
         return super().get_iterator(
             inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
         )
@@ -116,13 +135,20 @@ class LengthBucketedBatches:
                 batch[key] = values
         return batch
 
+    def _preprocessed(self, items: list, num_workers: int, preprocess_params) -> list:
+        if num_workers <= 1:
+            return [self.preprocess(item, **preprocess_params) for item in items]
+        dataset = PipelineDataset(items, self.preprocess, preprocess_params)
+        return list(DataLoader(dataset, batch_size=1, num_workers=num_workers, collate_fn=_only_item))
+
     def _bucketed(
-        self, inputs: list, batch_size: int, preprocess_params, forward_params, postprocess_params
+        self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
     ) -> Iterator[Any]:
         equal_length_only = not pads_exactly(self.model)
         window = batch_size * self.bucket_window_batches
         for start in range(0, len(inputs), window):
-            clips = [self.preprocess(item, **preprocess_params) for item in inputs[start : start + window]]
+            items = [inputs[i] for i in range(start, min(start + window, len(inputs)))]
+            clips = self._preprocessed(items, num_workers, preprocess_params)
             results: list[Any] = [None] * len(clips)
             lengths = [_clip_length(clip) for clip in clips]
             for batch in length_buckets(lengths, batch_size, equal_length_only=equal_length_only):
