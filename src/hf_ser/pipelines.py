@@ -6,8 +6,8 @@
   (speech + text, paper 001) and for speech-only attribute regressors such as `WavLMForMASPClassification` with
   `problem_type="regression"`.
 - `"audio-classification"` ([`SERAudioClassificationPipeline`]): `import hf_ser` makes transformers' task use this
-  subclass of `AudioClassificationPipeline`. For hf_ser models, a list of clips called with `batch_size > 1` is
-  batched by length (clips of similar length share a batch, results come back in input order); for every other
+  subclass of `AudioClassificationPipeline`. For hf_ser models, a list or dataset of clips called with
+  `batch_size > 1` is batched by length (clips of similar length share a batch, results come back in input order); for every other
   model it is transformers' pipeline unchanged.
 
 Why: arrival-order batches of MSP-Podcast-like clips (2.75-11 s) spend about a third of their frames on padding;
@@ -163,8 +163,9 @@ class SERAudioClassificationPipeline(LengthBucketedBatches, AudioClassificationP
 
     `import hf_ser` makes `pipeline("audio-classification", ...)` build this class. With an hf_ser model
     (`WavLMForMASPClassification`), `classifier(list_of_clips, batch_size=8)` groups clips of similar length into
-    each batch and returns the results in input order, identical to running the clips one by one (tested). With
-    any other model, and for single clips, datasets and generators, it behaves exactly as transformers' class.
+    each batch and returns the results in input order, identical to running the clips one by one (tested); a
+    dataset (`KeyDataset`) with `batch_size` is bucketed the same way, window by window. With any other model, and
+    for single clips and generators, it behaves exactly as transformers' class.
     """
 
     def buckets_by_length(self) -> bool:
