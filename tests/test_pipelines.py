@@ -23,7 +23,7 @@ from transformers import (
 from hf_ser import AudioError, MultimodalSERProcessor
 from hf_ser.pipelines import SpeechEmotionRegressionPipeline
 from test_multimodal import save_tiny_multimodal
-from tiny import save_tiny_model, tone
+from tiny import padded_fraction, record_batches, save_tiny_model, tiny_encoder_config, tone
 
 LOW, HIGH = [1.3, 1.6, 1.9], [6.2, 6.5, 6.8]
 SPECIALS = [
@@ -191,26 +191,11 @@ def test_bad_inputs_raise_clear_errors(folders):
 
 
 # ------------------------------------------------------------------------------- length-bucketed batches
-def record_batches(model) -> list[torch.Tensor]:
-    """Attention masks of every forward call of `model`."""
-    masks: list[torch.Tensor] = []
-
-    def hook(_module, _args, kwargs):
-        masks.append(kwargs["attention_mask"].clone())
-
-    model.register_forward_pre_hook(hook, with_kwargs=True)
-    return masks
-
-
 def varied_clips(count: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [
         tone(float(rng.uniform(0.3, 2.0)), freq=float(rng.uniform(120, 300)), seed=i) for i in range(count)
     ]
-
-
-def padded_fraction(masks: list[torch.Tensor]) -> float:
-    return 1.0 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
 
 @pytest.mark.parametrize("window", [32, 1])
@@ -282,7 +267,6 @@ def test_audio_classification_of_other_models_is_transformers_pipeline_unchanged
     from transformers import AudioClassificationPipeline, Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
     from hf_ser import build_feature_extractor
-    from tiny import tiny_encoder_config
 
     config = {k: v for k, v in tiny_encoder_config("wav2vec2").items() if k != "model_type"}
     torch.manual_seed(0)

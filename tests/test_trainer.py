@@ -27,7 +27,7 @@ from hf_ser.trainer import (
     SERTrainingArguments,
     balanced_attribute_metrics,
 )
-from tiny import tiny_masp_model, tone
+from tiny import padded_fraction, record_batches, tiny_masp_model, tone
 
 FREQS = (150.0, 600.0, 2400.0)
 
@@ -549,10 +549,7 @@ def test_evaluation_is_length_bucketed_and_returns_dataset_order(tmp_path):
     def run(bucketing: bool):
         torch.manual_seed(0)
         model = tiny_masp_model(num_labels=2)
-        masks = []
-        model.register_forward_pre_hook(
-            lambda _m, _a, kw: masks.append(kw["attention_mask"].clone()), with_kwargs=True
-        )
+        masks = record_batches(model)
 
         def metrics(prediction):
             seen[bucketing] = (prediction.predictions.copy(), prediction.label_ids.copy())
@@ -577,9 +574,6 @@ def test_evaluation_is_length_bucketed_and_returns_dataset_order(tmp_path):
     assert metrics_sorted["eval_first_label"] == metrics_plain["eval_first_label"] == 0.0
     assert metrics_sorted["eval_loss"] == pytest.approx(metrics_plain["eval_loss"], rel=1e-4)
 
-    def padded(masks):
-        return 1 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
-
-    assert padded(sorted_masks) < 0.5 * padded(plain_masks)
+    assert padded_fraction(sorted_masks) < 0.5 * padded_fraction(plain_masks)
     longest = [int(m.sum(dim=1).max()) for m in sorted_masks[: len(sorted_masks) // 2]]
     assert longest == sorted(longest, reverse=True)  # the evaluate() pass ran longest first

@@ -1,4 +1,4 @@
-"""Tiny random configurations shared by the tests (hidden size 32, 2-4 layers)."""
+"""Tiny random configurations shared by the tests (hidden size 32, 2-4 layers), and helpers that watch batches."""
 
 from __future__ import annotations
 
@@ -87,3 +87,19 @@ def tone(seconds: float = 1.0, sr: int = 16000, freq: float = 220.0, seed: int =
     rng = np.random.default_rng(seed)
     wave = 0.4 * np.sin(2 * np.pi * freq * t) + 0.2 * np.sin(2 * np.pi * 2 * freq * t)
     return (wave + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def record_batches(model) -> list:
+    """The attention mask of every forward call of `model`, appended as it runs."""
+    masks: list = []
+
+    def hook(_module, _args, kwargs):
+        masks.append(kwargs["attention_mask"].clone())
+
+    model.register_forward_pre_hook(hook, with_kwargs=True)
+    return masks
+
+
+def padded_fraction(masks) -> float:
+    """Share of padded positions over all recorded batches."""
+    return 1.0 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from .audio import SAMPLING_RATE, audio_duration
+
 
 def _class_indices(labels: Sequence[int], ignore_index: int | None) -> list[np.ndarray]:
     labels = np.asarray(list(labels))
@@ -216,7 +218,7 @@ def clip_durations(
         for row in dataset:
             audio = row.get(audio_column) if isinstance(row, dict) else None
             if isinstance(audio, dict) and "array" in audio:
-                durations.append(len(audio["array"]) / float(audio.get("sampling_rate") or 16000))
+                durations.append(len(audio["array"]) / float(audio.get("sampling_rate") or SAMPLING_RATE))
             elif audio is not None and hasattr(audio, "__len__"):
                 durations.append(float(len(audio)))
             else:
@@ -229,8 +231,6 @@ def _arrow_durations(dataset, audio_column: str) -> list[float | None] | None:
     import datasets
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from .audio import audio_duration
 
     feature = dataset.features.get(audio_column)
     if isinstance(feature, datasets.Audio):
