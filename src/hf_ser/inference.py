@@ -1,9 +1,8 @@
 """Batched inference with length bucketing: clips of similar length share a batch, so little compute goes to
 padding, and every clip's output is the same as when it runs alone.
 
-Two encoder families are not padding-invariant, so the package batches them only with clips of exactly equal
-length: those whose first convolution uses group norm (WavLM-base, wav2vec2-base), which normalises over the padded
-length, and data2vec-audio, whose stacked positional convolutions let padded frames leak into the valid ones.
+Encoders that are not padding-invariant (`hf_ser.batching.pads_exactly`) are batched only with clips of exactly
+equal length. Models exported to ONNX (`hf_ser.onnx.ORTSERModel`) are accepted too and run in ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -13,46 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .batching import length_buckets, pads_exactly, window_starts
 from .feature_extraction import SAMPLING_RATE
-
-
-def pads_exactly(model) -> bool:
-    """True when the model's output for a clip does not depend on what it is batched with."""
-    config = model.config
-    # WavLMMASPConfig keeps its encoder under `encoder_config`, MultimodalSERConfig under `audio_config`.
-    encoder_config = next(
-        (
-            sub
-            for sub in (getattr(config, "encoder_config", None), getattr(config, "audio_config", None))
-            if sub is not None
-        ),
-        config,
-    )
-    if getattr(encoder_config, "model_type", None) == "data2vec-audio":
-        return False
-    return getattr(encoder_config, "feat_extract_norm", "layer") != "group"
-
-
-def length_buckets(
-    lengths: Sequence[int], batch_size: int, equal_length_only: bool = False
-) -> list[list[int]]:
-    """Indices grouped into batches of at most `batch_size`, sorted by length (longest first).
-
-    With `equal_length_only`, a batch never mixes lengths."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for index in order:
-        last = batches[-1] if batches else None
-        fits = last is not None and len(last) < batch_size
-        if fits and equal_length_only:
-            fits = lengths[last[0]] == lengths[index]
-        if fits:
-            last.append(index)
-        else:
-            batches.append([index])
-    return batches
 
 
 @torch.inference_mode()
@@ -106,16 +67,6 @@ def classify(
     probs = torch.softmax(logits, dim=-1).numpy()
     labels = [model.config.id2label[i] for i in range(probs.shape[1])]
     return [dict(zip(labels, map(float, row), strict=True)) for row in probs]
-
-
-def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
-    """Start samples of windows of `window` samples every `hop` samples; the last window ends at the end."""
-    if num_samples <= window:
-        return [0]
-    starts = list(range(0, num_samples - window + 1, hop))
-    if starts[-1] + window < num_samples:
-        starts.append(num_samples - window)
-    return starts
 
 
 def predict_windows(
