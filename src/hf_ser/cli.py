@@ -1,4 +1,4 @@
-"""The `hf-ser` command line: train, evaluate, predict, push, push-space, analyze, demo.
+"""The `hf-ser` command line: train, evaluate, predict, export, push, push-space, analyze, demo.
 
 Every command explains its options with `--help`; a wrong path, model id or argument ends with a one-line error
 and a non-zero exit status, never a traceback.
@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--skip-errors", action="store_true", help="Keep going past unreadable files.")
 
+    export = commands.add_parser(
+        "export",
+        help="Export a saved model to ONNX (fp32 or int8), verified against PyTorch, for torch-free inference.",
+        description="Writes model.onnx (dynamic batch and time, attention mask input), the config, the feature "
+        "extractor, onnx_export.json and a model card section, after checking ONNX Runtime against PyTorch on a "
+        "padded batch of clips. The folder runs with hf_ser.onnx.ORTSERModel (onnxruntime + numpy only), "
+        'pipeline("audio-classification", model=FOLDER) and hf-ser predict --model FOLDER. Needs hf_ser[onnx].',
+    )
+    export.add_argument("--model", required=True, help="Folder of a saved hf_ser model.")
+    export.add_argument("--output-dir", required=True, help="Where the ONNX folder goes.")
+    export.add_argument(
+        "--quantize", choices=("none", "int8"), default="none", help="int8: dynamic quantisation (smaller, faster)."
+    )
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17).")
+
     demo = commands.add_parser(
         "demo",
         help="Run the embedded demo: synthesize a corpus, train, evaluate, reload, predict (no corpus, no network).",
@@ -118,6 +133,16 @@ def load_audio_model(model_id: str):
 
     if not Path(model_id).exists() and model_id.count("/") != 1:
         raise CommandError(f"--model {model_id!r} is neither a folder nor a Hub id (org/name).")
+    from .onnx import ORTSERModel, is_onnx_folder
+
+    if is_onnx_folder(model_id):  # an `hf-ser export` folder: ONNX Runtime, same predictions
+        try:
+            model = ORTSERModel.from_pretrained(model_id)
+        except ImportError as error:
+            raise CommandError(str(error)) from None
+        if model.feature_extractor is None:
+            raise CommandError(f"the ONNX model {model_id!r} does not read audio (inputs {model.input_names})")
+        return model, model.feature_extractor
     try:
         model = AutoModelForAudioClassification.from_pretrained(model_id)
         extractor = AutoFeatureExtractor.from_pretrained(model_id)
@@ -213,6 +238,39 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .onnx import ONNXExportError
+
+    source = Path(args.model)
+    if not source.is_dir():
+        raise CommandError(f"--model {args.model}: no such folder (give the folder of a saved hf_ser model)")
+    if not (source / "config.json").is_file():
+        raise CommandError(f"--model {args.model} has no config.json: is it a saved model folder?")
+    output_dir = writable_dir(args.output_dir)
+    if output_dir.resolve() == source.resolve():
+        raise CommandError("--output-dir must differ from --model (the export writes its own config and card)")
+    quantize = None if args.quantize == "none" else args.quantize
+    try:
+        from .onnx.export import export_onnx
+
+        print(f"[hf-ser export] exporting {source} ({args.quantize}) and checking it against PyTorch", flush=True)
+        folder = export_onnx(source, output_dir, quantize=quantize, opset=args.opset)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except ONNXExportError as error:
+        raise CommandError(str(error)) from None
+    import json
+
+    info = json.loads((folder / "onnx_export.json").read_text())
+    check = info["verification"]
+    print(
+        f"[hf-ser export] wrote {folder / 'model.onnx'}; max |ONNX - PyTorch| on a padded batch: "
+        f"{check['max_abs_diff_padded_batch']:.2e}"
+        + (f", top-1 agreement {check['top1_agreement']:.0%}" if "top1_agreement" in check else "")
+    )
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -256,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "demo": cmd_demo}
     handlers["analyze"] = cmd_analyze
+    handlers["export"] = cmd_export
     try:
         if args.command in ("push", "push-space"):
             from .hub import run_cli

@@ -28,7 +28,12 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits (clips, outputs) for 16 kHz mono float waveforms, in input order.
 
-    `bucket=False` batches in arrival order (kept for benchmarks and comparisons)."""
+    `bucket=False` batches in arrival order (kept for benchmarks and comparisons). An ONNX export
+    (`hf_ser.onnx.ORTSERModel`) runs in ONNX Runtime with the same batches."""
+    if getattr(model, "is_onnx", False):
+        return model.predict_logits(
+            waveforms, feature_extractor=feature_extractor, batch_size=batch_size, bucket=bucket, progress=progress
+        )
     model.eval()
     device = next(model.parameters()).device
     lengths = [len(w) for w in waveforms]
