@@ -14,10 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-
-from hf_ser import (  # noqa: E402
+from hf_ser import (
     MultimodalSERConfig,
     MultimodalSERForRegression,
     MultiViewSERConfig,
@@ -27,11 +24,11 @@ from hf_ser import (  # noqa: E402
     build_feature_extractor,
     export_onnx,
 )
-from hf_ser.cli import build_parser, main  # noqa: E402
-from hf_ser.inference import predict_logits, predict_windows  # noqa: E402
-from hf_ser.onnx import ONNXExportError, ORTSERModel, is_onnx_folder  # noqa: E402
-from hf_ser.onnx.runtime import NumpyFeatureExtractor  # noqa: E402
-from tiny import tiny_encoder_config, tone  # noqa: E402
+from hf_ser.cli import build_parser, main
+from hf_ser.inference import predict_logits, predict_windows
+from hf_ser.onnx import ONNXExportError, ORTSERModel, is_onnx_folder
+from hf_ser.onnx.runtime import NumpyFeatureExtractor
+from tiny import tiny_encoder_config, tone
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 TOL = 1e-4
@@ -371,3 +368,21 @@ def test_int8_keeps_convolutions_and_position_bias_in_float(tmp_path):
     assert "ConvInteger" not in ops and "Conv" in ops
     quantized = [n.name for n in graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
     assert not any("gru_rel_pos" in name or "pos_conv" in name or "/head/" in name for name in quantized)
+
+
+def test_space_app_runs_from_an_onnx_folder(exported, tmp_path):
+    import importlib.util
+
+    app_path = Path(__file__).resolve().parents[1] / "space_app" / "app.py"
+    spec = importlib.util.spec_from_file_location("hf_ser_space_app_onnx", app_path)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    _, model_dir, folder = exported
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, tone(1.5, freq=260.0), 16000)
+    model, _ = app.load_model(str(folder))
+    assert isinstance(model, ORTSERModel)
+    onnx_probs, _, _, summary = app.analyze(str(wav), str(folder))
+    torch_probs, _, _, _ = app.analyze(str(wav), str(model_dir))
+    assert onnx_probs == pytest.approx(torch_probs, abs=TOL)
+    assert "Most likely" in summary
