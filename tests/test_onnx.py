@@ -77,7 +77,9 @@ def exported(tmp_path_factory):
         ("data2vec-audio", False, "masp", None, None),
     ],
 )
-def test_export_matches_pytorch_for_every_encoder_and_pooling(tmp_path, kind, group_norm, pooling, problem_type, attention):
+def test_export_matches_pytorch_for_every_encoder_and_pooling(
+    tmp_path, kind, group_norm, pooling, problem_type, attention
+):
     kwargs = {"pooling": pooling}
     if problem_type:
         kwargs.update(problem_type=problem_type, num_labels=3, loss="ccc")
@@ -122,7 +124,10 @@ def test_multimodal_export_takes_text_embeddings(tmp_path):
         "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 32,
     }  # fmt: skip
     config = MultimodalSERConfig(
-        audio_config=enc("wavlm", num_hidden_layers=2), text_config=text, conv_hidden_size=8, head_hidden_size=8
+        audio_config=enc("wavlm", num_hidden_layers=2),
+        text_config=text,
+        conv_hidden_size=8,
+        head_hidden_size=8,
     )
     model = MultimodalSERForRegression(config).eval()
     folder = export_onnx(model, tmp_path / "mm")
@@ -219,7 +224,9 @@ def test_runtime_needs_no_torch_and_matches_the_pytorch_path(exported, tmp_path)
         """
     )
     env = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["loaded"] == []
@@ -228,7 +235,9 @@ def test_runtime_needs_no_torch_and_matches_the_pytorch_path(exported, tmp_path)
     short = torch.softmax(torch.from_numpy(predict_logits(model, extractor, [waves["short"]])[0]), -1).numpy()
     result = out["results"][0]
     assert result["windows"] == []
-    np.testing.assert_allclose([result["scores"][model.config.id2label[i]] for i in range(8)], short, atol=TOL)
+    np.testing.assert_allclose(
+        [result["scores"][model.config.id2label[i]] for i in range(8)], short, atol=TOL
+    )
     # Long audio: windows of 1 s averaged, as hf-ser predict does.
     starts, logits = predict_windows(model, extractor, waves["long"], window_s=1.0)
     long = out["results"][1]

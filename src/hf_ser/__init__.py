@@ -34,7 +34,12 @@ if TORCH_AVAILABLE:
     from .feature_extraction import build_feature_extractor
     from .hub import push_space, push_to_hub
     from .inference import classify, predict_logits
-    from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
+    from .losses import (
+        CCCLoss,
+        FocalLoss,
+        concordance_correlation_coefficient,
+        inverse_frequency_class_weights,
+    )
     from .metrics import load_metric
     from .model_card import CardData, ModelCardCallback
     from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput

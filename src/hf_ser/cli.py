@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", required=True, help="Folder of a saved hf_ser model.")
     export.add_argument("--output-dir", required=True, help="Where the ONNX folder goes.")
     export.add_argument(
-        "--quantize", choices=("none", "int8"), default="none", help="int8: dynamic quantisation (smaller, faster)."
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="int8: dynamic quantisation (smaller, faster).",
     )
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17).")
 
@@ -141,7 +144,9 @@ def load_audio_model(model_id: str):
         except ImportError as error:
             raise CommandError(str(error)) from None
         if model.feature_extractor is None:
-            raise CommandError(f"the ONNX model {model_id!r} does not read audio (inputs {model.input_names})")
+            raise CommandError(
+                f"the ONNX model {model_id!r} does not read audio (inputs {model.input_names})"
+            )
         return model, model.feature_extractor
     try:
         model = AutoModelForAudioClassification.from_pretrained(model_id)
@@ -248,12 +253,17 @@ def cmd_export(args) -> int:
         raise CommandError(f"--model {args.model} has no config.json: is it a saved model folder?")
     output_dir = writable_dir(args.output_dir)
     if output_dir.resolve() == source.resolve():
-        raise CommandError("--output-dir must differ from --model (the export writes its own config and card)")
+        raise CommandError(
+            "--output-dir must differ from --model (the export writes its own config and card)"
+        )
     quantize = None if args.quantize == "none" else args.quantize
     try:
         from .onnx.export import export_onnx
 
-        print(f"[hf-ser export] exporting {source} ({args.quantize}) and checking it against PyTorch", flush=True)
+        print(
+            f"[hf-ser export] exporting {source} ({args.quantize}) and checking it against PyTorch",
+            flush=True,
+        )
         folder = export_onnx(source, output_dir, quantize=quantize, opset=args.opset)
     except ImportError as error:
         raise CommandError(str(error)) from None

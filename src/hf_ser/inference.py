@@ -32,7 +32,11 @@ def predict_logits(
     (`hf_ser.onnx.ORTSERModel`) runs in ONNX Runtime with the same batches."""
     if getattr(model, "is_onnx", False):
         return model.predict_logits(
-            waveforms, feature_extractor=feature_extractor, batch_size=batch_size, bucket=bucket, progress=progress
+            waveforms,
+            feature_extractor=feature_extractor,
+            batch_size=batch_size,
+            bucket=bucket,
+            progress=progress,
         )
     model.eval()
     device = next(model.parameters()).device

@@ -33,7 +33,9 @@ class ORTModelForAudioClassification:
         self.dtype = torch.float32
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> ORTModelForAudioClassification:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs
+    ) -> ORTModelForAudioClassification:
         """Load an export folder (other keyword arguments, passed by `pipeline()`, are ignored). A path that is not
         an hf_ser ONNX export raises `OSError`, so that `pipeline()` tries the next model class."""
         path = Path(pretrained_model_name_or_path)

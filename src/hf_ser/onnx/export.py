@@ -149,12 +149,12 @@ class _Spec:
             self.graph = _MultimodalGraph(model, self.input_names)
         elif isinstance(model, MultiViewSERForRegression):
             self.reads_audio = False
-            views = sorted({name for group in config.score_sets for name in group}, key=config.view_names.index)
+            views = sorted(
+                {name for group in config.score_sets for name in group}, key=config.view_names.index
+            )
             dims = dict(zip(config.view_names, config.view_dims, strict=True))
             self.input_names = [f"{name}_embedding" for name in views]
-            self.extra = {
-                f"{name}_embedding": rng.standard_normal((batch, dims[name])) for name in views
-            }
+            self.extra = {f"{name}_embedding": rng.standard_normal((batch, dims[name])) for name in views}
             self.output_names = ["logits", "score_sets"]
             self.graph = _MultiViewGraph(model, views)
         else:
@@ -297,8 +297,12 @@ def _card_section(info: dict[str, Any]) -> str:
         "",
         f"This folder holds `{ONNX_FILE}`, exported from `{info['model_class']}` with hf_ser {info['hf_ser_version']} "
         f"(`torch.onnx.export`, TorchScript path, opset {info['opset']}, torch {info['torch_version']}), "
-        + ("fp32." if info["quantize"] is None else "then dynamically quantised to int8 (weights per channel, "
-           "activations per batch at run time; convolutions, position bias, pooling and head in float)."),
+        + (
+            "fp32."
+            if info["quantize"] is None
+            else "then dynamically quantised to int8 (weights per channel, "
+            "activations per batch at run time; convolutions, position bias, pooling and head in float)."
+        ),
         f"Inputs: {', '.join(f'`{n}`' for n in info['inputs'])} (dynamic batch"
         + (" and time" if "input_values" in info["inputs"] else "")
         + f"); outputs: {', '.join(f'`{n}`' for n in info['outputs'])}.",
@@ -325,12 +329,12 @@ def _card_section(info: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        "Run it without PyTorch (`pip install \"hf_ser[onnx]\"`):",
+        'Run it without PyTorch (`pip install "hf_ser[onnx]"`):',
         "",
         "```python",
         "from hf_ser.onnx import ORTSERModel",
-        "model = ORTSERModel.from_pretrained(\"path/to/this/folder\")",
-        "model.predict([\"clip.wav\"])",
+        'model = ORTSERModel.from_pretrained("path/to/this/folder")',
+        'model.predict(["clip.wav"])',
         "```",
         "",
     ]

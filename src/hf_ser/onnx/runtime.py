@@ -109,7 +109,9 @@ class NumpyFeatureExtractor:
         values = json.loads(path.read_text())
         kind = values.get("feature_extractor_type", "Wav2Vec2FeatureExtractor")
         if kind != "Wav2Vec2FeatureExtractor":
-            raise ONNXExportError(f"{path} describes a {kind}; only Wav2Vec2FeatureExtractor runs without torch.")
+            raise ONNXExportError(
+                f"{path} describes a {kind}; only Wav2Vec2FeatureExtractor runs without torch."
+            )
         return cls(
             sampling_rate=values.get("sampling_rate", SAMPLING_RATE),
             padding_value=values.get("padding_value", 0.0),
@@ -128,7 +130,9 @@ class NumpyFeatureExtractor:
         **unused,
     ) -> dict[str, np.ndarray]:
         if return_tensors not in (None, "np"):
-            raise ValueError(f"NumpyFeatureExtractor returns numpy arrays only (got return_tensors={return_tensors!r}).")
+            raise ValueError(
+                f"NumpyFeatureExtractor returns numpy arrays only (got return_tensors={return_tensors!r})."
+            )
         if sampling_rate is not None and int(sampling_rate) != self.sampling_rate:
             raise ValueError(f"The model expects {self.sampling_rate} Hz audio, got {sampling_rate} Hz.")
         if isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 1:
@@ -140,7 +144,9 @@ class NumpyFeatureExtractor:
         values = np.full((len(clips), longest), self.padding_value, dtype=np.float32)
         mask = np.zeros((len(clips), longest), dtype=np.int32)
         for row, clip in enumerate(clips):
-            span = slice(0, len(clip)) if self.padding_side == "right" else slice(longest - len(clip), longest)
+            span = (
+                slice(0, len(clip)) if self.padding_side == "right" else slice(longest - len(clip), longest)
+            )
             values[row, span] = clip
             mask[row, span] = 1
         if self.do_normalize:
@@ -178,7 +184,9 @@ class ORTSERModel:
 
     is_onnx = True
 
-    def __init__(self, session, config: dict[str, Any], export_info: dict[str, Any], feature_extractor=None, path=None):
+    def __init__(
+        self, session, config: dict[str, Any], export_info: dict[str, Any], feature_extractor=None, path=None
+    ):
         self.session = session
         self.config = ORTConfig(config)
         self.export_info = export_info
@@ -215,7 +223,9 @@ class ORTSERModel:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1
         session = ort.InferenceSession(
-            str(folder / ONNX_FILE), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
+            str(folder / ONNX_FILE),
+            sess_options=options,
+            providers=list(providers or ["CPUExecutionProvider"]),
         )
         extractor = None
         if "input_values" in export_info.get("inputs", []):
@@ -250,7 +260,7 @@ class ORTSERModel:
     def _extractor(self, feature_extractor):
         extractor = feature_extractor or self.feature_extractor
         if extractor is None:
-            raise ONNXExportError("This ONNX model does not read audio (its inputs are " f"{self.input_names}).")
+            raise ONNXExportError(f"This ONNX model does not read audio (its inputs are {self.input_names}).")
         return extractor
 
     def predict_logits(
@@ -269,7 +279,9 @@ class ORTSERModel:
         if bucket:
             batches = length_buckets(lengths, batch_size, equal_length_only=not self.pads_exactly())
         else:
-            batches = [list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)]
+            batches = [
+                list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
+            ]
         if progress:
             from tqdm.auto import tqdm
 
@@ -283,7 +295,9 @@ class ORTSERModel:
                 return_attention_mask=True,
                 return_tensors="np",
             )
-            logits = self(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])["logits"]
+            logits = self(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])[
+                "logits"
+            ]
             for row, index in zip(logits, batch, strict=True):
                 results[index] = row.astype(np.float32)
         if not results:
@@ -357,7 +371,8 @@ class ORTSERModel:
             mean = {name: float(np.mean([s[name] for s, _ in per_window])) for name in names}
             top = None if per_window[0][1] is None else max(mean, key=mean.get)
             windows = [
-                {"start_s": float(t), "label": lab, **s} for t, (s, lab) in zip(starts, per_window, strict=True)
+                {"start_s": float(t), "label": lab, **s}
+                for t, (s, lab) in zip(starts, per_window, strict=True)
             ]
             results[i] = {"label": top, "scores": mean, "windows": windows}
         return results  # type: ignore[return-value]
