@@ -395,3 +395,17 @@ def test_space_app_runs_from_an_onnx_folder(exported, tmp_path):
     torch_probs, _, _, _ = app.analyze(str(wav), str(model_dir))
     assert onnx_probs == pytest.approx(torch_probs, abs=TOL)
     assert "Most likely" in summary
+
+
+def test_regression_pipeline_runs_an_onnx_folder(tmp_path):
+    from transformers import pipeline
+
+    model = small_model(problem_type="regression", num_labels=3, loss="ccc", pooling="mean")
+    model.save_pretrained(tmp_path / "model")
+    build_feature_extractor().save_pretrained(tmp_path / "model")
+    export_onnx(tmp_path / "model", tmp_path / "onnx")
+    wave = tone(0.8, freq=330.0)
+    expected = pipeline("speech-emotion-regression", model=str(tmp_path / "model"))(wave)
+    got = pipeline("speech-emotion-regression", model=str(tmp_path / "onnx"))(wave)
+    assert list(got) == list(expected) and len(got) == 3
+    assert got == pytest.approx(expected, abs=TOL)
