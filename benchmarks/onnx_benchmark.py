@@ -110,7 +110,7 @@ def measure_memory(engine: str, size: str, folder: Path, threads: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- timing
-def bench_size(size: str, repeats: int, threads: int, workdir: Path) -> list[dict]:
+def bench_size(size: str, repeats: int, threads: int, workdir: Path, warmup: bool = True) -> list[dict]:
     import torch
 
     from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, export_onnx
@@ -161,7 +161,8 @@ def bench_size(size: str, repeats: int, threads: int, workdir: Path) -> list[dic
 
             return fn
 
-        times = compare({"pytorch": torch_fn, "fp32": ort_fn("fp32"), "int8": ort_fn("int8")}, repeats)
+        engines = {"pytorch": torch_fn, "fp32": ort_fn("fp32"), "int8": ort_fn("int8")}
+        times = compare(engines, repeats, warmup=warmup)
         audio_s = sum(float(b["attention_mask"].sum()) / SR for b in batches)
         reference = np.concatenate(outputs["pytorch"])
         for engine in ("pytorch", "fp32", "int8"):
@@ -217,6 +218,11 @@ def main(argv=None) -> int:
         "--repeats", type=int, default=3, help="Timed repetitions (median); large uses at most 2."
     )
     parser.add_argument("--threads", type=int, default=1, help="Threads for every engine.")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="Skip the untimed first pass (long workloads, loaded machines).",
+    )
     parser.add_argument("--output", default=str(HERE / "onnx_results.json"))
     parser.add_argument(
         "--memory-child", nargs=3, metavar=("ENGINE", "SIZE", "FOLDER"), help=argparse.SUPPRESS
@@ -229,7 +235,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as work:
         for size in args.sizes:
             repeats = min(args.repeats, 2) if size == "large" else args.repeats
-            rows += bench_size(size, repeats, args.threads, Path(work))
+            rows += bench_size(size, repeats, args.threads, Path(work), warmup=not args.no_warmup)
     import onnxruntime
     import torch
 
