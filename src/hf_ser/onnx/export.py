@@ -23,6 +23,7 @@ activations, the pooling and the head stay in float: they are a small share of t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -296,14 +297,20 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> list[str]:
     ]
     if not nodes:
         raise ONNXExportError("Found no transformer weight MatMuls to quantise in the exported graph.")
-    quantization.quantize_dynamic(
-        str(fp32_path),
-        str(int8_path),
-        op_types_to_quantize=["MatMul"],
-        nodes_to_quantize=nodes,
-        per_channel=True,
-        weight_type=quantization.QuantType.QInt8,
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser advises shape pre-processing on the root logger at every call
+    try:
+        quantization.quantize_dynamic(
+            str(fp32_path),
+            str(int8_path),
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            weight_type=quantization.QuantType.QInt8,
+        )
+    finally:
+        root.setLevel(level)
     return nodes
 
 
