@@ -409,3 +409,14 @@ def test_regression_pipeline_runs_an_onnx_folder(tmp_path):
     got = pipeline("speech-emotion-regression", model=str(tmp_path / "onnx"))(wave)
     assert list(got) == list(expected) and len(got) == 3
     assert got == pytest.approx(expected, abs=TOL)
+
+
+def test_multimodal_whisper_branch_is_refused_clearly(tmp_path):
+    from tiny import tiny_whisper_config
+
+    text = {"model_type": "roberta", "vocab_size": 20, "hidden_size": 16, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 32}  # fmt: skip
+    config = MultimodalSERConfig(audio_config=tiny_whisper_config(), text_config=text, conv_hidden_size=8)
+    with pytest.raises(ONNXExportError, match="Whisper speech branch"):
+        export_onnx(MultimodalSERForRegression(config), tmp_path / "w")
+    assert not (tmp_path / "w" / "model.onnx").exists()
