@@ -69,15 +69,19 @@ def features(seconds) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------- memory child
-def memory_child(engine: str, size: str, folder: str, threads: int) -> dict:
-    """Run the batch-8 workload once in this (fresh) process; report peak and post-import RSS."""
+MEMORY_WORKLOADS = {"batch8": BATCH8_SECONDS, "clip11": (11.0,)}
+
+
+def memory_child(engine: str, size: str, folder: str, threads: int, workload: str = "batch8") -> dict:
+    """Run a workload once in this (fresh) process; report peak and post-import RSS."""
+    seconds = MEMORY_WORKLOADS[workload]
     if engine == "pytorch":
         import torch
 
         torch.set_num_threads(threads)
         from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
 
-        inputs = features(BATCH8_SECONDS)
+        inputs = features(seconds)
         base = _current_rss_mib()
         model = WavLMForMASPClassification(
             WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=None)
@@ -91,7 +95,7 @@ def memory_child(engine: str, size: str, folder: str, threads: int) -> dict:
         sys.modules["torch"] = None  # a torch-free deployment
         from hf_ser.onnx import ORTSERModel
 
-        inputs = features(BATCH8_SECONDS)
+        inputs = features(seconds)
         base = _current_rss_mib()
         model = ORTSERModel.from_pretrained(folder, num_threads=threads)
         model(**inputs)
@@ -103,8 +107,9 @@ def memory_child(engine: str, size: str, folder: str, threads: int) -> dict:
     }
 
 
-def measure_memory(engine: str, size: str, folder: Path, threads: int) -> dict:
+def measure_memory(engine: str, size: str, folder: Path, threads: int, workload: str = "batch8") -> dict:
     cmd = [sys.executable, __file__, "--memory-child", engine, size, str(folder), "--threads", str(threads)]
+    cmd += ["--memory-workload", workload]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -227,9 +232,33 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--memory-child", nargs=3, metavar=("ENGINE", "SIZE", "FOLDER"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--memory-workload",
+        choices=sorted(MEMORY_WORKLOADS),
+        default="batch8",
+        help="Workload of the memory runs.",
+    )
+    parser.add_argument(
+        "--memory-only",
+        nargs=3,
+        metavar=("SIZE", "FP32_FOLDER", "INT8_FOLDER"),
+        help="Only the memory runs, on existing export folders.",
+    )
     args = parser.parse_args(argv)
     if args.memory_child:
-        print(json.dumps(memory_child(*args.memory_child, threads=args.threads)))
+        print(
+            json.dumps(memory_child(*args.memory_child, threads=args.threads, workload=args.memory_workload))
+        )
+        return 0
+    if args.memory_only:
+        size, fp32, int8 = args.memory_only
+        rows = []
+        for engine, folder in {"pytorch": fp32, "fp32": fp32, "int8": int8}.items():
+            kind = "pytorch" if engine == "pytorch" else "ort"
+            measured = measure_memory(kind, size, Path(folder), args.threads, args.memory_workload)
+            rows.append({**measured, "engine": engine})
+            print(f"[onnx bench] memory {size} {args.memory_workload} {rows[-1]}", flush=True)
+        Path(args.output).write_text(json.dumps({"memory": rows}, indent=1))
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as work:
