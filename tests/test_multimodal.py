@@ -10,66 +10,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModel, PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+from transformers import AutoModel, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
 from hf_ser import MultimodalSERConfig, MultimodalSERForRegression
 from hf_ser.losses import CCCLoss
 from hf_ser.processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
-from tiny import tiny_encoder_config, tiny_whisper_config, tone
-
-WORDS = [
-    "i",
-    "am",
-    "so",
-    "happy",
-    "sad",
-    "angry",
-    "today",
-    "this",
-    "is",
-    "not",
-    "good",
-    "great",
-    "the",
-    "a",
-    "you",
-    "what",
-    "did",
-    "say",
-]
-
-
-# ---------------------------------------------------------------------------------------------- tiny builders
-def tiny_text_config() -> dict:
-    return {
-        "model_type": "roberta",
-        "vocab_size": len(WORDS) + 4,
-        "hidden_size": 16,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "max_position_embeddings": 64,
-        "pad_token_id": 1,
-        "bos_token_id": 0,
-        "eos_token_id": 2,
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-    }
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A RoBERTa-style word-level tokenizer built locally (nothing downloaded)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-    )
+from tiny import tiny_encoder_config, tiny_text_config, tiny_tokenizer, tiny_whisper_config, tone
 
 
 def tiny_multimodal_config(kind: str = "wavlm", **kwargs) -> MultimodalSERConfig:
