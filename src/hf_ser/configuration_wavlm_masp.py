@@ -185,16 +185,10 @@ class WavLMMASPConfig(PreTrainedConfig):
                 f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels."
             )
 
-    @classmethod
-    def challenge_baseline(
-        cls, problem_type: str = "single_label_classification", **kwargs
-    ) -> WavLMMASPConfig:
-        """The Interspeech 2025 challenge baseline (paper 002) as its released code builds it: attentive statistics
-        pooling on WavLM-large's last layer (frame attention as wide as the encoder), every transformer layer
-        fine-tuned, and the released head `EmotionRegression(2H, 1024, 1, outputs, dropout=0.5)`: input dropout 0.5,
-        one block Linear(2H -> 1024), LayerNorm, ReLU, Dropout 0.5, then the output layer (2.11M parameters at
-        WavLM-large size). Weighted cross-entropy (pass `class_weights`) or 1-CCC."""
-        defaults = {
+    @staticmethod
+    def challenge_baseline_kwargs(problem_type: str = "single_label_classification") -> dict:
+        """The configuration fields [`challenge_baseline`] sets, for factories such as `from_encoder_pretrained`."""
+        return {
             "pooling": "asp",
             "asp_attention_size": None,
             "num_trainable_layers": None,
@@ -205,6 +199,17 @@ class WavLMMASPConfig(PreTrainedConfig):
             "head_input_dropout": 0.5,
             "head_dropout": 0.5,
         }
+
+    @classmethod
+    def challenge_baseline(
+        cls, problem_type: str = "single_label_classification", **kwargs
+    ) -> WavLMMASPConfig:
+        """The Interspeech 2025 challenge baseline (paper 002) as its released code builds it: attentive statistics
+        pooling on WavLM-large's last layer (frame attention as wide as the encoder), every transformer layer
+        fine-tuned, and the released head `EmotionRegression(2H, 1024, 1, outputs, dropout=0.5)`: input dropout 0.5,
+        one block Linear(2H -> 1024), LayerNorm, ReLU, Dropout 0.5, then the output layer (2.11M parameters at
+        WavLM-large size). Weighted cross-entropy (pass `class_weights`) or 1-CCC."""
+        defaults = cls.challenge_baseline_kwargs(problem_type)
         defaults.update(kwargs)
         return cls(problem_type=problem_type, **defaults)
 
