@@ -129,11 +129,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             self.text_encoder = None
         fused_size += config.speaker_embedding_size
         self.attribute_heads = nn.ModuleList(
-            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.head_dropout)
             for _ in range(config.num_labels)
         )
         self.gender_head = (
-            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.head_dropout)
             if config.num_genders
             else None
         )
