@@ -32,7 +32,7 @@ from transformers import Trainer, TrainingArguments
 
 from hf_ser import WavLMForMASPClassification, build_feature_extractor, load_audio
 from hf_ser.analysis import analyze_attention, analyze_cka, analyze_mismatch
-from hf_ser.crossval import iemocap_session, leave_one_session_out
+from hf_ser.crossval import corpus_session, iemocap_session, leave_one_session_out
 from hf_ser.data_collator import AudioDataCollator
 
 CLASSES = ("angry", "happy", "neutral", "sad")
@@ -49,7 +49,7 @@ def read_corpus(data_dir: Path) -> Dataset:
                 continue
             rows["audio"].append(load_audio(data_dir / row["file"]))
             rows["label"].append(CLASSES.index(label))
-            rows["session"].append(iemocap_session(row["file"]))
+            rows["session"].append(corpus_session(row["file"]))  # IEMOCAP or MSP-IMPROV names
             rows["file"].append(row["file"])
     return Dataset.from_dict(rows)
 
