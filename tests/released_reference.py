@@ -112,15 +112,18 @@ class ReleasedVoxProfileDim(nn.Module):
     def _hidden_states_v4(self, features: torch.Tensor) -> list[torch.Tensor]:
         return _wavlm_hidden_states_v4(self.backbone_model, features)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`features`: per-utterance normalised waveform (WavLM) or the log-mel window (Whisper), batch of one."""
+    def speech_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """The frame features fed to `model_seq`: Whisper's last layer, or WavLM's softmax-weighted hidden states."""
         if self.whisper:
             with torch.no_grad():
                 self.backbone_model.encoder.embed_positions.weight.copy_(self.embed_positions)
-            hidden = self.backbone_model.encoder(features, output_hidden_states=True).hidden_states[-1]
-        else:
-            stacked = torch.stack(self._hidden_states_v4(features))
-            hidden = (torch.softmax(self.weights, -1)[:, None, None, None] * stacked).sum(0)
+            return self.backbone_model.encoder(features, output_hidden_states=True).hidden_states[-1]
+        stacked = torch.stack(self._hidden_states_v4(features))
+        return (torch.softmax(self.weights, -1)[:, None, None, None] * stacked).sum(0)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`features`: per-utterance normalised waveform (WavLM) or the log-mel window (Whisper), batch of one."""
+        hidden = self.speech_frames(features)
         frames = self.model_seq(hidden.transpose(1, 2)).transpose(1, 2).mean(1)
         outputs = (self.arousal_layer(frames), self.valence_layer(frames), self.dominance_layer(frames))
         if hasattr(self, "gender_layer"):
@@ -158,8 +161,8 @@ def add_lora(model: ReleasedVoxProfileDim, rank: int = 4, seed: int = 0) -> dict
             continue
         for name in ("intermediate_dense", "output_dense"):
             linear = getattr(layer.feed_forward, name)
-            a = torch.randn(rank, linear.in_features, generator=generator) * 0.1
-            b = torch.randn(linear.out_features, rank, generator=generator) * 0.1
+            a = torch.randn(rank, linear.in_features, generator=generator) * 0.3
+            b = torch.randn(linear.out_features, rank, generator=generator) * 0.3
             prefix = f"backbone_model.encoder.layers.{index}.feed_forward.{name}."
             extra[prefix + "lora_A"], extra[prefix + "lora_B"] = a, b
 

@@ -148,7 +148,12 @@ def test_vox_profile_wavlm_with_lora_equals_the_released_forward(tmp_path, gende
     torch.manual_seed(2)
     encoder = wavlm_config(num_hidden_layers=4, conv_bias=True)
     reference = ReleasedVoxProfileDim(encoder, hidden_dim=16, gender=gender).eval()
+    probe = torch.randn(1, 16000)
+    with torch.no_grad():
+        before = reference.speech_frames(probe)
     lora = add_lora(reference)
+    with torch.no_grad():
+        assert (reference.speech_frames(probe) - before).abs().max() > 1e-3  # the LoRA factors matter
     init = {"pretrain_model": "wavlm_large", "hidden_dim": 16, "finetune_method": "lora", "lora_rank": 4}
     save_vox_profile(reference, tmp_path / "release", init, lora)
     model = convert_vox_profile(
@@ -161,6 +166,11 @@ def test_vox_profile_wavlm_with_lora_equals_the_released_forward(tmp_path, gende
         released = reference(inputs["input_values"])
         got = model(**inputs)
     torch.testing.assert_close(got.logits[0], torch.cat(released[:3], -1)[0], rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the frame features too (the tiny random heads are insensitive to them)
+        frames, _ = model.speech_frames(inputs["input_values"], inputs["attention_mask"])
+        torch.testing.assert_close(
+            frames, reference.speech_frames(inputs["input_values"]), rtol=1e-5, atol=1e-5
+        )
     if gender:
         torch.testing.assert_close(got.aux_logits[0], released[3][0], rtol=1e-5, atol=1e-5)
     saved = AutoModel.from_pretrained(tmp_path / "out")  # converted with output_scale="released": [0, 1]
@@ -192,6 +202,11 @@ def test_vox_profile_whisper_equals_the_released_forward_on_a_full_window(tmp_pa
             0
         ]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the frame features too, with the released 750-position (here 100) embeddings
+        frames, _ = model.speech_frames(input_features=inputs["input_features"])
+        torch.testing.assert_close(
+            frames, reference.speech_frames(inputs["input_features"]), rtol=1e-5, atol=1e-5
+        )
     # A shorter clip: the release averages the padded window too; without a mask hf_ser does the same.
     short = extractor(clip(0.8, 6), sampling_rate=16000, padding="max_length", return_tensors="pt")
     with torch.no_grad():
