@@ -26,7 +26,9 @@ def load_example(name: str):
 def test_paper003_fusion_search_predictions_keep_the_last_partial_batch(tmp_path):
     module = load_example("train_multiview_paper003")
     rng = np.random.default_rng(0)
-    rows = {f"{v}_embedding": rng.standard_normal((7, d)).astype(np.float32).tolist() for v, d in VIEWS.items()}
+    rows = {
+        f"{v}_embedding": rng.standard_normal((7, d)).astype(np.float32).tolist() for v, d in VIEWS.items()
+    }
     rows["arousal"] = rng.uniform(1, 7, 7).tolist()
     dev = datasets.Dataset.from_dict(rows)
     torch.manual_seed(0)
