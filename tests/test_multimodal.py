@@ -288,11 +288,15 @@ def test_factory_loads_pretrained_encoder_weights_from_local_folders(tmp_path, k
     text.save_pretrained(tmp_path / "text")
     tiny_tokenizer().save_pretrained(tmp_path / "text")
 
+    # Whisper: paper 001 reads the first half of Whisper's window (15 of 30 s); this tiny one has 2 s, so 1 s.
+    window = {"whisper_window_s": 1.0} if kind == "whisper" else {}
     model = MultimodalSERForRegression.from_encoders_pretrained(
-        str(tmp_path / "audio"), str(tmp_path / "text"), conv_hidden_size=8, head_hidden_size=8
+        str(tmp_path / "audio"), str(tmp_path / "text"), conv_hidden_size=8, head_hidden_size=8, **window
     )
     source = audio.get_encoder() if kind == "whisper" else audio
     for name, tensor in source.state_dict().items():
+        if name == "embed_positions.weight":
+            tensor = tensor[:50]  # the first 50 positions: 1 s
         torch.testing.assert_close(model.audio_encoder.state_dict()[name], tensor, msg=name)
     for name, tensor in text.state_dict().items():
         torch.testing.assert_close(model.text_encoder.state_dict()[name], tensor, msg=name)
@@ -300,9 +304,16 @@ def test_factory_loads_pretrained_encoder_weights_from_local_folders(tmp_path, k
     assert model.config.freeze_audio_encoder == (kind == "whisper")
     assert not any(p.requires_grad for p in model.text_encoder.parameters())
     processor = MultimodalSERProcessor.from_encoders_pretrained(
-        str(tmp_path / "audio"), str(tmp_path / "text")
+        str(tmp_path / "audio"), str(tmp_path / "text"), **window
     )
     assert processor.is_whisper == (kind == "whisper")
+    if kind == "whisper":
+        assert (
+            model.config.audio_config.max_source_positions == 50
+            and processor.feature_extractor.chunk_length == 1
+        )
+        with pytest.raises(ValueError, match="whisper_window_s"):  # 15 s does not fit a 2 s encoder
+            MultimodalSERForRegression.from_encoders_pretrained(str(tmp_path / "audio"), None)
     with torch.no_grad():
         out = model.eval()(**processor(audio=waves(2), text=TEXTS[:2]))
     assert out.logits.shape == (2, 3)

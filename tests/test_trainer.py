@@ -624,3 +624,52 @@ def test_length_grouping_defaults_off_where_it_changes_more_than_speed(tmp_path)
     assert sampler(group_norm=True, grouping=True).groups_by_length
     # transformers' own samplers are left alone.
     assert not isinstance(sampler(grouping=True, train_sampling_strategy="sequential"), RandomEpochSampler)
+
+
+def test_paper002_real_runs_build_the_challenge_baseline():
+    """Real runs (not only --tiny) get the released baseline: ASP as wide as the encoder, the released head."""
+    module = load_example("train_baseline_paper002")
+    kwargs = module.baseline_config_kwargs(
+        "regression", {"id2label": {0: "valence"}, "label2id": {"valence": 0}}
+    )
+    assert kwargs["asp_attention_size"] is None and kwargs["pooling"] == "asp"
+    assert kwargs["head_projection"] is False and kwargs["head_input_dropout"] == 0.5
+    assert kwargs["num_trainable_layers"] is None and kwargs["loss"] == "ccc"
+
+
+@pytest.mark.parametrize("attributes", [["valence", "dominance"], ["dominance", "arousal", "valence"]])
+def test_paper002_attribute_subsets_and_orders_are_named_right(tmp_path, attributes):
+    module = load_example("train_baseline_paper002")
+    metrics = module.main(
+        ["--tiny", "--task", "attributes", "--output-dir", str(tmp_path), "--max-steps", "1",
+         "--attributes", *attributes]
+    )  # fmt: skip
+    assert {key for key in metrics if key.startswith("eval_ccc_")} == {
+        *(f"eval_ccc_{name}" for name in attributes),
+        "eval_ccc_mean",
+    }
+
+
+def test_attribute_metrics_name_reordered_columns():
+    from transformers import EvalPrediction
+
+    from hf_ser.trainer import attribute_metrics
+
+    references = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 2.0], [4.0, 1.0]])
+    predictions = references.copy()
+    predictions[:, 1] = predictions[::-1, 1]  # second column anti-correlated
+    result = attribute_metrics(["valence", "dominance"])(EvalPrediction(predictions, references))
+    assert result["ccc_valence"] == pytest.approx(1.0) and result["ccc_dominance"] < 0
+
+
+def test_paper002_attribute_runs_keep_other_and_no_agreement_rows(tmp_path):
+    from hf_ser.data.synthetic import make_tiny_corpus
+
+    module = load_example("train_baseline_paper002")
+    corpus_dir = make_tiny_corpus(tmp_path / "corpus", n_speakers=4, clips_per_class=1)
+    attributes = module.load_corpus(corpus_dir, "attributes")
+    categorical = module.load_corpus(corpus_dir, "categorical")
+    # Other (8) and No agreement (9) rows are trained on and evaluated, like labels_consensus.csv as it is.
+    labels = set(attributes["train"]["label"]) | set(attributes["validation"]["label"])
+    assert {8, 9} <= labels
+    assert len(attributes["train"]) > len(categorical["train"])

@@ -162,11 +162,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             self.text_encoder = None
         fused_size += config.speaker_embedding_size
         self.attribute_heads = nn.ModuleList(
-            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.head_dropout)
             for _ in range(config.num_labels)
         )
         self.gender_head = (
-            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.head_dropout)
             if config.num_genders
             else None
         )
@@ -430,9 +430,15 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         *,
         revision: str | None = None,
         cache_dir: str | None = None,
+        whisper_window_s: float = 15.0,
         **config_kwargs,
     ) -> MultimodalSERForRegression:
         """Build the model around pretrained encoders with fresh convolutions and heads.
+
+        A Whisper encoder reads a `whisper_window_s` window (paper 001 and its release: 15 s, the first 750 of
+        Whisper's 1,500 positions, with `chunk_length=15` in the feature extractor; see
+        `MultimodalSERProcessor.from_encoders_pretrained`). Whisper has no attention mask, so the window changes
+        the real frames' outputs: use the window the model was trained with.
 
         `audio_name_or_path` is a WavLM-style model (`"microsoft/wavlm-large"`, MM-WavLM) or a Whisper model
         (`"openai/whisper-large-v3"`, MM-Whisper: only its encoder is kept); `text_name_or_path` is the text encoder
@@ -442,6 +448,15 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         """
         hub = {"revision": revision, "cache_dir": cache_dir}
         audio_config = AutoConfig.from_pretrained(audio_name_or_path, **hub)
+        if audio_config.model_type == "whisper":
+            # 50 encoder positions per second (10 ms mel hop, stride-2 convolution): 750 for 15 s.
+            positions = int(round(whisper_window_s * 50))
+            if not 0 < positions <= audio_config.max_source_positions:
+                raise ValueError(
+                    f"whisper_window_s={whisper_window_s} needs {positions} positions; {audio_name_or_path} has "
+                    f"{audio_config.max_source_positions} ({audio_config.max_source_positions / 50:g} s)."
+                )
+            audio_config.max_source_positions = positions
         text_config = (
             AutoConfig.from_pretrained(text_name_or_path, **hub).to_dict() if text_name_or_path else None
         )
@@ -451,9 +466,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         )
         model = cls(config)
         audio = AutoModel.from_pretrained(audio_name_or_path, use_safetensors=True, **hub)
+        audio_state = (audio.get_encoder() if config.is_whisper else audio).state_dict()
         if config.is_whisper:
-            audio = audio.get_encoder()
-        _load_encoder(model.audio_encoder, audio, audio_name_or_path)
+            positions = config.audio_config.max_source_positions
+            audio_state["embed_positions.weight"] = audio_state["embed_positions.weight"][:positions]
+        _load_encoder(model.audio_encoder, audio_state, audio_name_or_path)
         del audio
         if text_name_or_path is not None:
             text = AutoModel.from_pretrained(
@@ -466,8 +483,9 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         return model
 
 
-def _load_encoder(target: nn.Module, source: nn.Module, name: str) -> None:
-    missing, _ = target.load_state_dict(source.state_dict(), strict=False)
+def _load_encoder(target: nn.Module, source: nn.Module | dict, name: str) -> None:
+    state = source if isinstance(source, dict) else source.state_dict()
+    missing, _ = target.load_state_dict(state, strict=False)
     if missing:
         raise ValueError(f"{name} lacks encoder weights: {missing[:5]} ...")
 

@@ -67,22 +67,39 @@ class _RecordHook:
 
 
 class FeedForwardHead(nn.Module):
-    """Paper 000's classifier: a projection, then `num_layers` blocks of Linear, LayerNorm, ReLU and Dropout, then
-    the output layer."""
+    """The feed-forward head: optional input dropout, an optional projection, `num_layers` blocks of Linear,
+    LayerNorm, ReLU and Dropout, then the output layer.
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float, num_outputs: int):
+    Paper 000 (`projection=True`, the default): a projection to `hidden_size`, then the blocks. The challenge
+    baseline (paper 002, its released `EmotionRegression`): input dropout, no projection, the first block mapping the
+    pooled features to `hidden_size` directly."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        num_outputs: int,
+        input_dropout: float = 0.0,
+        projection: bool = True,
+    ):
         super().__init__()
-        self.projection = nn.Linear(input_size, hidden_size)
+        self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
+        self.projection = nn.Linear(input_size, hidden_size) if projection else None
+        sizes = [hidden_size if projection else input_size] + [hidden_size] * num_layers
         self.layers = nn.ModuleList(
             nn.Sequential(
-                nn.Linear(hidden_size, hidden_size), nn.LayerNorm(hidden_size), nn.ReLU(), nn.Dropout(dropout)
+                nn.Linear(sizes[i], hidden_size), nn.LayerNorm(hidden_size), nn.ReLU(), nn.Dropout(dropout)
             )
-            for _ in range(num_layers)
+            for i in range(num_layers)
         )
-        self.output = nn.Linear(hidden_size, num_outputs)
+        self.output = nn.Linear(hidden_size if (projection or num_layers) else input_size, num_outputs)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        hidden = self.projection(features)
+        hidden = self.input_dropout(features)
+        if self.projection is not None:
+            hidden = self.projection(hidden)
         for layer in self.layers:
             hidden = layer(hidden)
         return self.output(hidden)
@@ -170,6 +187,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             config.head_num_layers,
             config.head_dropout,
             config.num_labels,
+            input_dropout=config.head_input_dropout,
+            projection=config.head_projection,
         )
         if config.loss == "focal":
             self.loss_fct = FocalLoss(gamma=config.focal_gamma, alpha=config.class_weights)

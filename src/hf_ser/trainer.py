@@ -426,7 +426,7 @@ class CCCLossTrainer(_SERTrainer):
         self.loss_fct = CCCLoss(reduction=ccc_reduction, weights=attribute_weights)
 
     def default_compute_metrics(self):
-        return attribute_metrics()
+        return attribute_metrics(attribute_names=_attribute_names(self.model))
 
     def task_loss(self, logits, labels):
         labels = labels.to(logits.device).float()
@@ -468,10 +468,35 @@ def classification_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
     return compute
 
 
-def attribute_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
+def _attribute_names(model) -> list[str] | None:
+    """The model's output names (`config.id2label`, in output order) when they are emotional attributes, e.g.
+    `["valence", "dominance"]`; None otherwise (the CCC metric then assumes arousal, valence, dominance)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    names = (
+        [id2label[i] for i in range(len(id2label))]
+        if all(i in id2label for i in range(len(id2label)))
+        else []
+    )
+    known = {"arousal", "valence", "dominance"}
+    return names if names and all(str(name).lower() in known for name in names) else None
+
+
+def _ccc(metric, predicted: np.ndarray, references: np.ndarray, attribute_names) -> dict[str, float]:
+    names = list(attribute_names) if attribute_names is not None and references.ndim == 2 else None
+    return _scalars(
+        metric.compute(predictions=predicted.tolist(), references=references.tolist(), attribute_names=names)
+    )
+
+
+def attribute_metrics(
+    attribute_names: Sequence[str] | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
     """`compute_metrics` for attributes: CCC of arousal, valence, dominance and their mean (the challenge's ranking
     metric, paper 002), from `hf_ser.metrics.load_metric("ccc")`. A single-attribute model (the baseline trains one
-    per attribute) reports `ccc` and, for model selection, the same value as `ccc_mean`."""
+    per attribute) reports `ccc` and, for model selection, the same value as `ccc_mean`.
+
+    `attribute_names` names the model's output columns in order (e.g. `["valence", "dominance"]`); by default three
+    columns are arousal, valence, dominance. `CCCLossTrainer` passes the model's `id2label` names."""
     from .metrics import load_metric
 
     metric = load_metric("ccc", keep_in_memory=True)
@@ -479,7 +504,9 @@ def attribute_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
     def compute(prediction: EvalPrediction) -> dict[str, float]:
         references = np.asarray(prediction.label_ids, dtype=np.float64)
         predicted = _logits(prediction).astype(np.float64).reshape(references.shape)
-        result = _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
+        if references.ndim == 2 and references.shape[1] == 1:
+            references, predicted = references[:, 0], predicted[:, 0]
+        result = _ccc(metric, predicted, references, attribute_names)
         if "ccc_mean" not in result and "ccc" in result:
             result["ccc_mean"] = result[
                 "ccc"
@@ -495,6 +522,7 @@ def balanced_attribute_metrics(
     num_trials: int = 10,
     seed: int = 0,
     ignore_index: int | None = None,
+    attribute_names: Sequence[str] | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """`compute_metrics` with paper 001's balanced-subset CCC (Sec. 3, "Validation Selection") next to the full
     development set's CCC: in each of `num_trials` trials, `samples_per_class` clips are drawn from every primary
@@ -507,6 +535,7 @@ def balanced_attribute_metrics(
     Args:
         primary_labels (`Sequence[int]`): the primary emotion of every evaluation clip, in dataset order (e.g.
             `dev["label"]` of MSP-Podcast's `"all"` configuration).
+        attribute_names (`Sequence[str]`, *optional*): the output columns' names, as for `attribute_metrics`.
     """
     from .metrics import load_metric
 
@@ -532,11 +561,8 @@ def balanced_attribute_metrics(
                 f"{references.shape[0]} evaluation predictions for {labels.shape[0]} primary labels: pass the "
                 "primary emotions of the evaluation set, in its order."
             )
-        result = _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
-        trials = [
-            _scalars(metric.compute(predictions=predicted[s].tolist(), references=references[s].tolist()))
-            for s in subsets
-        ]
+        result = _ccc(metric, predicted, references, attribute_names)
+        trials = [_ccc(metric, predicted[s], references[s], attribute_names) for s in subsets]
         for key in trials[0]:
             result[f"balanced_{key}"] = float(np.mean([trial[key] for trial in trials]))
         return result
