@@ -299,7 +299,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> list[str]:
         raise ONNXExportError("Found no transformer weight MatMuls to quantise in the exported graph.")
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser advises shape pre-processing on the root logger at every call
+    # The quantiser advises shape pre-processing on the root logger at every call.
+    root.setLevel(logging.ERROR)
     try:
         quantization.quantize_dynamic(
             str(fp32_path),
