@@ -1,4 +1,4 @@
-"""Benchmark 9: ONNX Runtime (fp32, int8) against PyTorch eager (SDPA attention) on CPU (issue 19).
+"""Benchmark 10: ONNX Runtime (fp32, int8) against PyTorch eager (SDPA attention) on CPU (issue 19).
 
 Usage:
     python benchmarks/onnx_benchmark.py                       # base and large configs, writes onnx_results.json
@@ -173,7 +173,7 @@ def bench_size(size: str, repeats: int, threads: int, workdir: Path, warmup: boo
         for engine in ("pytorch", "fp32", "int8"):
             got = np.concatenate(outputs[engine])
             row = {
-                "benchmark": f"9 ONNX Runtime ({size}, {workload}, {threads} thread{'s' if threads > 1 else ''})",
+                "benchmark": f"10 ONNX Runtime ({size}, {workload}, {threads} thread{'s' if threads > 1 else ''})",
                 "case": {"pytorch": "PyTorch eager, SDPA attention", "fp32": "ONNX Runtime fp32",
                          "int8": "ONNX Runtime int8 (dynamic)"}[engine],
                 "seconds": times[engine],
@@ -201,7 +201,7 @@ def bench_size(size: str, repeats: int, threads: int, workdir: Path, warmup: boo
     }
     for engine, values in memory.items():
         row = {
-            "benchmark": f"9 ONNX Runtime memory ({size}, batch 8, fresh process)",
+            "benchmark": f"10 ONNX Runtime memory ({size}, batch 8, fresh process)",
             "case": names[engine],
             "seconds": None,
             "peak process RSS MiB": round(values["peak_rss_mib"]),

@@ -1,4 +1,4 @@
-"""Where ONNX Runtime's time goes (follow-up of benchmark 9, issue 19): ONNX Runtime's profiler by op type for the
+"""Where ONNX Runtime's time goes (follow-up of benchmark 10, issue 19): ONNX Runtime's profiler by op type for the
 fp32 export and three int8 variants of a WavLM-base-sized random model, one 5.5 s clip, 1 thread.
 
 Variants: hf_ser's int8 (transformer weight MatMuls, per-channel weights), the same with per-tensor weights, and
