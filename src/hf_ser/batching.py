@@ -1,5 +1,5 @@
-"""Batch planning shared by the PyTorch and the ONNX Runtime inference paths (numpy-free, torch-free): length
-buckets, long-audio windows, and which encoders pad exactly.
+"""Batch planning shared by the PyTorch and the ONNX Runtime inference paths (torch-free): length buckets,
+long-audio windows, and which encoders pad exactly.
 
 Two encoder families are not padding-invariant, so the package batches them only with clips of exactly equal
 length: those whose first convolution uses group norm (WavLM-base, wav2vec2-base), which normalises over the padded
@@ -8,8 +8,10 @@ length, and data2vec-audio, whose stacked positional convolutions let padded fra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -73,3 +75,29 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 
 
 __all__ = ["config_pads_exactly", "pads_exactly", "length_buckets", "window_starts"]
+
+
+def windowed_logits(
+    waveform: np.ndarray,
+    predict_chunk: Callable[[list[np.ndarray]], np.ndarray],
+    *,
+    window_s: float,
+    hop_s: float | None,
+    batch_size: int,
+    sampling_rate: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windowed inference over long audio with any engine: `predict_chunk(windows) -> logits` runs on at most
+    `batch_size` windows at a time. Returns (start times in seconds, logits per window).
+
+    Windows are cut lazily batch by batch (views, no copies of the whole signal), so memory stays flat with the
+    length of the recording. Equal-length windows batch exactly for every encoder."""
+    window = int(window_s * sampling_rate)
+    hop = int((hop_s or window_s) * sampling_rate)
+    if window <= 0 or hop <= 0:
+        raise ValueError("window_s and hop_s must be positive.")
+    starts = window_starts(len(waveform), window, hop)
+    logits = [
+        predict_chunk([waveform[s : s + window] for s in starts[i : i + batch_size]])
+        for i in range(0, len(starts), batch_size)
+    ]
+    return np.asarray(starts, dtype=np.float64) / sampling_rate, np.concatenate(logits)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .batching import length_buckets, pads_exactly, window_starts
+from .batching import length_buckets, pads_exactly, window_starts, windowed_logits
 from .feature_extraction import SAMPLING_RATE
 
 
@@ -87,20 +87,16 @@ def predict_windows(
     hop_s: float | None = None,
     batch_size: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed inference over long 16 kHz audio: returns (start times in seconds, logits per window).
-
-    Windows are cut lazily batch by batch (views, no copies of the whole signal), so memory stays flat with the
-    length of the recording. Equal-length windows batch exactly for every encoder."""
-    window = int(window_s * SAMPLING_RATE)
-    hop = int((hop_s or window_s) * SAMPLING_RATE)
-    if window <= 0 or hop <= 0:
-        raise ValueError("window_s and hop_s must be positive.")
-    starts = window_starts(len(waveform), window, hop)
-    logits = []
-    for i in range(0, len(starts), batch_size):
-        chunk = [waveform[s : s + window] for s in starts[i : i + batch_size]]
-        logits.append(predict_logits(model, feature_extractor, chunk, batch_size=batch_size))
-    return np.asarray(starts, dtype=np.float64) / SAMPLING_RATE, np.concatenate(logits)
+    """Windowed inference over long 16 kHz audio: returns (start times in seconds, logits per window), with memory
+    flat in the recording's length (see `hf_ser.batching.windowed_logits`)."""
+    return windowed_logits(
+        waveform,
+        lambda windows: predict_logits(model, feature_extractor, windows, batch_size=batch_size),
+        window_s=window_s,
+        hop_s=hop_s,
+        batch_size=batch_size,
+        sampling_rate=SAMPLING_RATE,
+    )
 
 
 __all__ = ["predict_logits", "predict_windows", "classify", "length_buckets", "pads_exactly", "window_starts"]

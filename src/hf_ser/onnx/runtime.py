@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
-from ..batching import config_pads_exactly, length_buckets, window_starts
+from ..batching import config_pads_exactly, length_buckets, windowed_logits
 
 ONNX_FILE = "model.onnx"
 EXPORT_INFO_FILE = "onnx_export.json"
@@ -315,18 +315,16 @@ class ORTSERModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Windowed inference over long 16 kHz audio: (start times in seconds, logits per window), as
         `hf_ser.inference.predict_windows`."""
-        window = int(window_s * SAMPLING_RATE)
-        hop = int((hop_s or window_s) * SAMPLING_RATE)
-        if window <= 0 or hop <= 0:
-            raise ValueError("window_s and hop_s must be positive.")
-        starts = window_starts(len(waveform), window, hop)
-        logits = []
-        for i in range(0, len(starts), batch_size):
-            chunk = [waveform[s : s + window] for s in starts[i : i + batch_size]]
-            logits.append(
-                self.predict_logits(chunk, batch_size=batch_size, feature_extractor=feature_extractor)
-            )
-        return np.asarray(starts, dtype=np.float64) / SAMPLING_RATE, np.concatenate(logits)
+        return windowed_logits(
+            waveform,
+            lambda windows: self.predict_logits(
+                windows, batch_size=batch_size, feature_extractor=feature_extractor
+            ),
+            window_s=window_s,
+            hop_s=hop_s,
+            batch_size=batch_size,
+            sampling_rate=SAMPLING_RATE,
+        )
 
     def scores(self, logits: np.ndarray) -> tuple[dict[str, float], str | None]:
         """`({label: probability}, top label)` for a classifier, `({attribute: value}, None)` for a regressor."""
