@@ -90,3 +90,34 @@ def test_std_is_finite_and_differentiable_on_constant_frames():
     out = MultiLayerStatisticsPooling(1)(hidden[0:1].expand(1, 2, 3, 4))
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(hidden.grad).all()
+
+
+def test_std_stays_accurate_when_the_mean_dominates_even_under_bf16_autocast():
+    # Pre-LN residual streams carry features whose mean is many times their spread; the one-pass
+    # sqrt(E[h^2] - mu^2) loses them (under bf16 autocast most came out floored at 1e-3).
+    torch.manual_seed(4)
+    hidden = 20.0 * torch.randn(1, 1, 64) + 0.5 * torch.randn(2, 50, 64)
+    want = hidden.double().std(dim=1, unbiased=False)
+    pool = MultiLayerStatisticsPooling(1)
+    for autocast in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            got = pool(hidden[None])[:, 64:]
+        torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-6)
+
+
+def test_masp_layer_norm_normalises_each_frame_before_the_statistics_and_ignores_padding():
+    torch.manual_seed(5)
+    lengths = [7, 12]
+    layers = 3.0 + 5.0 * torch.randn(3, 2, 12, 6)
+    pool = MultiLayerStatisticsPooling(3, layer_norm=True)
+    with torch.no_grad():
+        pool.layer_weights.copy_(torch.randn(3))
+    mask = mask_from_lengths(lengths, 12)
+    got = pool(layers, mask)
+    normalised = torch.nn.functional.layer_norm(layers, (6,))
+    want = masp_reference(normalised, lengths, pool.layer_weights.detach())
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, MultiLayerStatisticsPooling(3)(layers, mask))
+    garbage = layers.clone()
+    garbage[:, 0, 7:] = 1e3
+    torch.testing.assert_close(pool(garbage, mask), got)

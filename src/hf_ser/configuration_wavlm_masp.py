@@ -59,6 +59,10 @@ class WavLMMASPConfig(PreTrainedConfig):
             and standard deviation over valid frames, concatenated, combined across layers with softmax weights.
             `"asp"`: attentive statistics pooling (Okabe et al., 2018) on the last layer, the challenge baseline.
             `"mean"`: masked mean of the last layer.
+        masp_layer_norm (`bool`, *optional*, defaults to `False`):
+            MASP only: layer-normalise every frame of every layer (no learnable parameters, as SUPERB-style
+            weighted layer sums offer) before its mean and standard deviation, so that every layer's statistics are
+            on one scale. Not in paper 000; see docs/statistics_pooling.md for when it helps.
         asp_attention_size (`int`, *optional*, defaults to 128):
             Hidden size of the ASP frame-attention network (Okabe et al. leave it free). `None` uses the encoder's
             hidden size, as the challenge's released baseline code does; [`challenge_baseline`] sets that (paper
@@ -105,6 +109,7 @@ class WavLMMASPConfig(PreTrainedConfig):
 
     encoder_config: dict | PreTrainedConfig | None = None
     pooling: str = "masp"
+    masp_layer_norm: bool = False
     asp_attention_size: int | None = 128
     num_trainable_layers: int | None = 15
     freeze_feature_encoder: bool = True

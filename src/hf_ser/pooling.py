@@ -10,8 +10,12 @@ This file travels to the Hub with the models (``trust_remote_code``): it imports
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+
+_no_context = contextlib.nullcontext
 
 # Floor under the variance before the square root: keeps sigma's gradient finite on constant inputs.
 VARIANCE_FLOOR = 1e-6
@@ -31,16 +35,30 @@ def weighted_mean_std(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over time with frame weights summing to one.
 
-    `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. Uses
-    sigma = sqrt(E[h^2] - mu^2) as in paper 000's Eq. 1 and Okabe et al.'s Eq. 5-6, with the variance floored at
-    1e-6 for numerical safety. Both moments are matrix products (weights @ h), so no (frames x dim) weighted copy
-    is materialised.
+    `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. sigma is paper 000's Eq. 1
+    and Okabe et al.'s Eq. 5-6, sqrt(sum_t w_t h_t^2 - mu^2), computed in its centred form
+    sqrt(sum_t w_t (h_t - mu)^2) and in float32 even under autocast: the one-pass difference of moments cancels
+    catastrophically when a feature's mean is large against its spread (residual streams of pre-LN encoders),
+    e.g. under bfloat16 autocast a feature with mean 20 and standard deviation 0.5 lost its sigma entirely (the
+    variance came out negative and was floored) for over half the dimensions. The variance is floored at 1e-6
+    before the square root, so that sigma's gradient stays finite on constant inputs. Returned in the input dtype.
     """
-    weights = weights.unsqueeze(-2).to(hidden_states.dtype)  # (..., 1, frames)
-    mean = torch.matmul(weights, hidden_states).squeeze(-2)
-    second_moment = torch.matmul(weights, hidden_states * hidden_states).squeeze(-2)
-    std = (second_moment - mean.pow(2)).clamp(min=VARIANCE_FLOOR).sqrt()
-    return mean, std
+    dtype = hidden_states.dtype
+    device_type = hidden_states.device.type
+    # Autocast would run the matrix products below in half precision again; statistics are cheap next to the
+    # encoder, so they always run in float32.
+    with (
+        torch.autocast(device_type, enabled=False)
+        if torch.is_autocast_enabled(device_type)
+        else _no_context()
+    ):
+        states = hidden_states.float()
+        weights = weights.unsqueeze(-2).float()  # (..., 1, frames)
+        mean = torch.matmul(weights, states)  # (..., 1, dim)
+        centred = states - mean
+        variance = torch.matmul(weights, centred * centred).squeeze(-2)
+        std = variance.clamp(min=VARIANCE_FLOOR).sqrt()
+    return mean.squeeze(-2).to(dtype), std.to(dtype)
 
 
 class MaskedMeanPooling(nn.Module):
@@ -79,6 +97,10 @@ class MultiLayerStatisticsPooling(nn.Module):
 
     Args:
         num_layers (`int`): number of layers L whose outputs are pooled.
+        layer_norm (`bool`, defaults to `False`): normalise every frame of every layer (layer norm over the feature
+            dimension, without learnable parameters, as SUPERB's weighted layer sums offer) before its statistics,
+            so that all layers enter the weighted sum on one scale. Not in paper 000; per frame, so padding stays
+            exact.
 
     Inputs:
         hidden_states: the layer outputs, a sequence of (batch, frames, dim) tensors or one stacked
@@ -89,9 +111,10 @@ class MultiLayerStatisticsPooling(nn.Module):
             taken over those only. None means all L, in order.
     """
 
-    def __init__(self, num_layers: int):
+    def __init__(self, num_layers: int, layer_norm: bool = False):
         super().__init__()
         self.num_layers = num_layers
+        self.layer_norm = layer_norm
         self.layer_weights = nn.Parameter(torch.zeros(num_layers))
 
     def forward(
@@ -104,6 +127,8 @@ class MultiLayerStatisticsPooling(nn.Module):
         if logits.shape[0] != len(hidden_states):
             raise ValueError(f"MASP got {len(hidden_states)} layers for {logits.shape[0]} layer weights.")
         weights = _frame_weights(hidden_states[0], frame_mask)  # (batch, frames), shared by every layer
+        if self.layer_norm:
+            hidden_states = [nn.functional.layer_norm(layer, layer.shape[-1:]) for layer in hidden_states]
         per_layer = torch.stack(
             [torch.cat(weighted_mean_std(layer, weights), dim=-1) for layer in hidden_states]
         )
