@@ -61,7 +61,8 @@ EMODB_NAME = re.compile(r"^(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<emotion>[WLEAF
 # Extra per-variant switches, ``+name`` or ``+name=value`` after the variant: what each sets.
 VARIANT_OPTIONS = {
     "layernorm": "config masp_layer_norm=True (each layer layer-normalised before its statistics)",
-    "rawlast": "config masp_final_layer_norm=False (MASP's last layer without the encoder's final LayerNorm)",
+    "finalln": "MASP's last layer taken after the encoder's final LayerNorm (the transformers-4 layout the papers "
+    "used), applied here by the script on the recorded layer outputs",
     "lr": "learning rate, e.g. +lr=5e-4",
     "clip": "max_grad_norm, e.g. +clip=0 (no clipping)",
 }
@@ -129,8 +130,6 @@ def small_wavlm_config(
     extra = {}
     if "layernorm" in options:
         extra["masp_layer_norm"] = True
-    if "rawlast" in options:
-        extra["masp_final_layer_norm"] = False
     return WavLMMASPConfig(
         encoder_config=encoder,
         pooling=pooling,
@@ -143,6 +142,22 @@ def small_wavlm_config(
         label2id={name: i for i, name in enumerate(labels)},
         **extra,
     )
+
+
+def _normalise_last_recorded_layer(model: WavLMForMASPClassification) -> None:
+    """Make MASP read the last layer after the encoder's final LayerNorm (pre-LN encoders), as `hidden_states[-1]`
+    was in transformers 4."""
+    recorder, final_norm = model.layer_recorder, model.encoder.encoder.layer_norm
+    last = model.config.encoder_config.num_hidden_layers - 1
+    stop = recorder.stop
+
+    def stop_and_normalise():
+        outputs = stop()
+        if last in outputs:
+            outputs[last] = final_norm(outputs[last])
+        return outputs
+
+    recorder.stop = stop_and_normalise
 
 
 # ------------------------------------------------------------------------------------------------- diagnostics
@@ -291,6 +306,8 @@ def run_variant(variant: str, train: Dataset, test: Dataset, cli) -> dict:
     torch.manual_seed(cli.seed)
     labels = [EMODB_EMOTIONS[k] for k in sorted(EMODB_EMOTIONS)]
     model = WavLMForMASPClassification(small_wavlm_config(pooling, loss, options, labels, cli.conv_dim))
+    if "finalln" in options:
+        _normalise_last_recorded_layer(model)
     probe = PoolingProbe(model)
     diagnostics = DiagnosticsCallback(model, probe, every=cli.diagnose_every)
     steps_per_epoch = math.ceil(len(train) / cli.batch_size)
