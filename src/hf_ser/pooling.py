@@ -38,9 +38,9 @@ def weighted_mean_std(
     `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. sigma is paper 000's Eq. 1
     and Okabe et al.'s Eq. 5-6, sqrt(sum_t w_t h_t^2 - mu^2), computed in its centred form
     sqrt(sum_t w_t (h_t - mu)^2) and in float32 even under autocast: the one-pass difference of moments cancels
-    catastrophically when a feature's mean is large against its spread (residual streams of pre-LN encoders),
-    e.g. under bfloat16 autocast a feature with mean 20 and standard deviation 0.5 lost its sigma entirely (the
-    variance came out negative and was floored) for over half the dimensions. The variance is floored at 1e-6
+    catastrophically when a feature's mean is large against its spread (residual streams of pre-LN encoders): under
+    bfloat16 autocast, with feature means of size ~20 and a spread of 0.5 over the frames, the variance came out
+    negative or tiny, and was floored, for over half of the features (docs/statistics_pooling.md). The variance is floored at 1e-6
     before the square root, so that sigma's gradient stays finite on constant inputs. Returned in the input dtype.
     """
     dtype = hidden_states.dtype
