@@ -19,7 +19,8 @@ Usage (one thread; each variant takes minutes to tens of minutes on one CPU core
         --output benchmarks/real_speech_pooling.json
 
 A variant is ``<pooling>-<loss>`` with pooling in {mean, masp, asp} and loss in {ce, focal}, optionally followed
-by ``+option`` switches (see `VARIANT_OPTIONS`), e.g. ``masp-ce+layernorm`` or ``masp-ce+lr=5e-4``.
+by ``+option`` switches (see `VARIANT_OPTIONS`), e.g. ``masp-ce+layernorm``, ``masp-ce+rawlast`` or
+``masp-ce+lr=5e-4``; without switches the model's configuration defaults apply.
 """
 
 from __future__ import annotations
@@ -62,10 +63,17 @@ EMODB_NAME = re.compile(r"^(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<emotion>[WLEAF
 VARIANT_OPTIONS = {
     "layernorm": "config masp_layer_norm=True (each layer layer-normalised before its statistics)",
     "finalln": "MASP's last layer taken after the encoder's final LayerNorm (the transformers-4 layout the papers "
-    "used), applied here by the script on the recorded layer outputs",
+    "used): config masp_normalized_last_layer=True where hf_ser has it, else applied by this script",
+    "rawlast": "MASP's last layer without the final LayerNorm: config masp_normalized_last_layer=False (older hf_ser: "
+    "the only behaviour)",
     "lr": "learning rate, e.g. +lr=5e-4",
     "clip": "max_grad_norm, e.g. +clip=0 (no clipping)",
 }
+
+
+# hf_ser versions with `masp_normalized_last_layer` choose MASP's last layer in the config; older ones pooled the
+# un-normalised last layer only.
+HAS_LAST_LAYER_OPTION = "masp_normalized_last_layer" in WavLMMASPConfig.__annotations__
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -130,6 +138,8 @@ def small_wavlm_config(
     extra = {}
     if "layernorm" in options:
         extra["masp_layer_norm"] = True
+    if HAS_LAST_LAYER_OPTION and ("finalln" in options or "rawlast" in options):
+        extra["masp_normalized_last_layer"] = "finalln" in options
     return WavLMMASPConfig(
         encoder_config=encoder,
         pooling=pooling,
@@ -306,7 +316,7 @@ def run_variant(variant: str, train: Dataset, test: Dataset, cli) -> dict:
     torch.manual_seed(cli.seed)
     labels = [EMODB_EMOTIONS[k] for k in sorted(EMODB_EMOTIONS)]
     model = WavLMForMASPClassification(small_wavlm_config(pooling, loss, options, labels, cli.conv_dim))
-    if "finalln" in options:
+    if "finalln" in options and not HAS_LAST_LAYER_OPTION:
         _normalise_last_recorded_layer(model)
     probe = PoolingProbe(model)
     diagnostics = DiagnosticsCallback(model, probe, every=cli.diagnose_every)
