@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cli_commands(commands)  # push, push-space
     add_ensemble_parser(commands)  # ensemble create / predict
+    from .convert import add_convert_parser
+
+    add_convert_parser(commands)  # convert SRC DST (released checkpoints)
     return parser
 
 
@@ -265,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             from .ensemble import run_ensemble_command
 
             return run_ensemble_command(args)
+        if args.command == "convert":
+            from .convert import run_convert_command
+
+            return run_convert_command(args)
         return handlers[args.command](args)
     except user_errors as error:
         print(f"hf-ser {args.command}: error: {error}", file=sys.stderr)
