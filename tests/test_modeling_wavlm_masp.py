@@ -262,6 +262,23 @@ def test_training_reduces_loss_on_a_learnable_toy_task():
     assert losses[-1] < 0.3 * losses[0]
 
 
+def test_masp_layer_norm_option_is_padding_exact_and_survives_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_masp_model(masp_layer_norm=True).eval()
+    assert model.pooling.layer_norm and not tiny_masp_model().pooling.layer_norm
+    waves = [tone(0.5, freq=200), tone(1.3, freq=300, seed=1)]
+    batch = batch_of(waves)
+    with torch.no_grad():
+        batched = model(**batch).logits
+        for i, wave in enumerate(waves):
+            torch.testing.assert_close(batched[i], model(**batch_of([wave])).logits[0], atol=1e-5, rtol=1e-5)
+    model.save_pretrained(tmp_path)
+    reloaded = WavLMForMASPClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.masp_layer_norm and reloaded.pooling.layer_norm
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, batched)
+
+
 def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
     model = tiny_masp_model(pooling="asp").eval()

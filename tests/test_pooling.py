@@ -142,3 +142,21 @@ def test_asp_uses_the_released_variance_floor():
     asp = AttentiveStatisticsPooling(4, 2)
     out = asp(torch.ones(1, 5, 4))
     torch.testing.assert_close(out[:, 4:], torch.full((1, 4), 1e-5**0.5))
+
+
+def test_masp_layer_norm_normalises_each_frame_before_the_statistics_and_ignores_padding():
+    torch.manual_seed(5)
+    lengths = [7, 12]
+    layers = 3.0 + 5.0 * torch.randn(3, 2, 12, 6)
+    pool = MultiLayerStatisticsPooling(3, layer_norm=True)
+    with torch.no_grad():
+        pool.layer_weights.copy_(torch.randn(3))
+    mask = mask_from_lengths(lengths, 12)
+    got = pool(layers, mask)
+    normalised = torch.nn.functional.layer_norm(layers, (6,))
+    want = masp_reference(normalised, lengths, pool.layer_weights.detach())
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, MultiLayerStatisticsPooling(3)(layers, mask))
+    garbage = layers.clone()
+    garbage[:, 0, 7:] = 1e3
+    torch.testing.assert_close(pool(garbage, mask), got)

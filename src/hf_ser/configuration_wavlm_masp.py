@@ -65,6 +65,10 @@ class WavLMMASPConfig(PreTrainedConfig):
             states in transformers 4, which the papers used (transformers 5's `hidden_states` end with the
             un-normalised residual stream instead). `False` pools the un-normalised last layer; the final LayerNorm
             is then unused and kept frozen. Other encoders normalise inside every layer and ignore this flag.
+        masp_layer_norm (`bool`, *optional*, defaults to `False`):
+            MASP only: layer-normalise every frame of every layer (no learnable parameters, as SUPERB-style
+            weighted layer sums offer) before its mean and standard deviation, so that every layer's statistics are
+            on one scale. Not in paper 000; see docs/statistics_pooling.md for when it helps.
         asp_attention_size (`int`, *optional*, defaults to 128):
             Hidden size of the ASP frame-attention network (Okabe et al. leave it free). `None` uses the encoder's
             hidden size, as the challenge's released baseline code does; [`challenge_baseline`] sets that (paper
@@ -118,6 +122,7 @@ class WavLMMASPConfig(PreTrainedConfig):
     encoder_config: dict | PreTrainedConfig | None = None
     pooling: str = "masp"
     masp_normalized_last_layer: bool = True
+    masp_layer_norm: bool = False
     asp_attention_size: int | None = 128
     num_trainable_layers: int | None = 15
     freeze_feature_encoder: bool = True

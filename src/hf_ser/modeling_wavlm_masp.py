@@ -173,7 +173,7 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         hidden_size = config.encoder_config.hidden_size
         num_layers = config.encoder_config.num_hidden_layers
         if config.pooling == "masp":
-            self.pooling = MultiLayerStatisticsPooling(num_layers)
+            self.pooling = MultiLayerStatisticsPooling(num_layers, layer_norm=config.masp_layer_norm)
             pooled_size = 2 * hidden_size
         elif config.pooling == "asp":
             self.pooling = AttentiveStatisticsPooling(hidden_size, config.asp_attention_size or hidden_size)

@@ -108,6 +108,10 @@ class MultiLayerStatisticsPooling(nn.Module):
 
     Args:
         num_layers (`int`): number of layers L whose outputs are pooled.
+        layer_norm (`bool`, defaults to `False`): normalise every frame of every layer (layer norm over the feature
+            dimension, without learnable parameters, as SUPERB's weighted layer sums offer) before its statistics,
+            so that all layers enter the weighted sum on one scale. Not in paper 000; per frame, so padding stays
+            exact.
 
     Inputs:
         hidden_states: the layer outputs, a sequence of (batch, frames, dim) tensors or one stacked
@@ -118,9 +122,10 @@ class MultiLayerStatisticsPooling(nn.Module):
             taken over those only. None means all L, in order.
     """
 
-    def __init__(self, num_layers: int):
+    def __init__(self, num_layers: int, layer_norm: bool = False):
         super().__init__()
         self.num_layers = num_layers
+        self.layer_norm = layer_norm
         self.layer_weights = nn.Parameter(torch.zeros(num_layers))
 
     def forward(
@@ -133,6 +138,8 @@ class MultiLayerStatisticsPooling(nn.Module):
         if logits.shape[0] != len(hidden_states):
             raise ValueError(f"MASP got {len(hidden_states)} layers for {logits.shape[0]} layer weights.")
         weights = _frame_weights(hidden_states[0], frame_mask)  # (batch, frames), shared by every layer
+        if self.layer_norm:
+            hidden_states = [nn.functional.layer_norm(layer, layer.shape[-1:]) for layer in hidden_states]
         per_layer = torch.stack(
             [torch.cat(_statistics(layer, weights, VARIANCE_FLOOR), dim=-1) for layer in hidden_states]
         )  # float32 (at least) statistics
