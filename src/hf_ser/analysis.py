@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import HFSERError
+
 # Keeps -log(BC) finite when two attention rows have (numerically) disjoint support.
 _BC_FLOOR = 1e-12
 
 
-class AnalysisError(ValueError):
+class AnalysisError(HFSERError, ValueError):
     """Inputs that the analysis tools cannot compare (shapes, lengths, missing outputs)."""
 
 
@@ -154,6 +156,8 @@ def threshold_agreement(
         raise AnalysisError(
             f"distances {distances.shape} and predictions {a.shape}, {b.shape} differ in length."
         )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise AnalysisError(f"The threshold must be a finite number, got {threshold!r}.")
     within = distances <= threshold
     match = float(100.0 * np.mean(a[within] == b[within])) if within.any() else float("nan")
     return {"threshold": float(threshold), "data_pct": float(100.0 * within.mean()), "match_pct": match}

@@ -14,12 +14,14 @@ import re
 import struct
 from pathlib import Path
 
+from .errors import HFSERError
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HFSERError, ValueError):
     """A checkpoint that cannot be resumed from."""
 
 

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import HFSERError
+
 # IEMOCAP utterance ids look like "Ses01F_impro01_F000": the session is the first five characters.
 _IEMOCAP_SESSION = re.compile(r"(Ses\d\d)")
 
 
-class CrossValidationError(ValueError):
+class CrossValidationError(HFSERError, ValueError):
     """Invalid corpus layout or predictions for cross-validation."""
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from .audio import prepare_waveform
+from .errors import HFSERError
 
 
-class CollatorError(ValueError):
+class CollatorError(HFSERError, ValueError):
     """A batch the collator cannot build (missing column, inconsistent labels)."""
 
 

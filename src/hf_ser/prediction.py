@@ -15,13 +15,14 @@ import numpy as np
 import torch
 
 from .audio import AudioError, load_audio
+from .errors import HFSERError
 from .feature_extraction import SAMPLING_RATE
 from .inference import predict_logits, predict_windows
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
 
 
-class InputError(ValueError):
+class InputError(HFSERError, ValueError):
     """Inputs that name no audio (missing paths, empty folders)."""
 
 

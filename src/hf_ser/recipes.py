@@ -25,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
+from .errors import HFSERError
 
-class RecipeError(ValueError):
+
+class RecipeError(HFSERError, ValueError):
     """A recipe file that cannot be used."""
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import datasets
 
 from ..configuration_wavlm_masp import EMOTION_LABELS
+from ..errors import HFSERError
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ _PRIMARY_ALIASES = {
 _REPORTED_EXAMPLES = 5
 
 
-class MSPPodcastError(ValueError):
+class MSPPodcastError(HFSERError, ValueError):
     """The corpus on disk does not match the MSP-Podcast layout, or holds rows that cannot be used."""
 
 
