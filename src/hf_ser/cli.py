@@ -63,7 +63,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse's parser, with usage errors printed as one line (`hf-ser predict: error: ...`) and exit status 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,9 +176,11 @@ def check_model_source(model_id: str) -> None:
     path = Path(model_id)
     if path.exists():
         if not path.is_dir():
-            raise CommandError(f"--model {model_id!r} is a file; give the folder written by save_pretrained.")
+            raise CommandError(
+                f"cannot load model {model_id!r}: it is a file; give the folder written by save_pretrained"
+            )
         if not (path / "config.json").is_file():
-            raise CommandError(f"--model {model_id!r} is not a saved model folder (no config.json).")
+            raise CommandError(f"cannot load model {model_id!r}: not a saved model folder (no config.json)")
     elif model_id.count("/") != 1 or model_id.startswith(("/", ".")):
         raise CommandError(f"--model {model_id!r} is neither a folder nor a Hub id (org/name).")
 
