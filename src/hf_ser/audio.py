@@ -40,6 +40,10 @@ def check_sampling_rate(sampling_rate: Any) -> int | float:
 
     Booleans, strings, NaN and infinities are refused: `True` would otherwise read as 1 Hz and turn one second of
     audio into hundreds of millions of samples."""
+    if isinstance(sampling_rate, np.ndarray) and sampling_rate.ndim == 0:
+        sampling_rate = sampling_rate.item()  # datasets with a numpy format give 0-d arrays
+    elif type(sampling_rate).__module__ == "torch" and getattr(sampling_rate, "ndim", None) == 0:
+        sampling_rate = sampling_rate.item()
     if isinstance(sampling_rate, (bool, np.bool_)) or not isinstance(sampling_rate, numbers.Real):
         raise AudioError(
             f"The sampling rate must be a number of Hz, got {sampling_rate!r} ({type(sampling_rate).__name__})."

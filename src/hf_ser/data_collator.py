@@ -50,6 +50,12 @@ class AudioDataCollator:
             auxiliary task). Missing values (`None`) become -100, ignored by the auxiliary loss.
         aux_label2id (`dict[str, int]`, *optional*): maps string values of `aux_label_column` to ids.
         audio_column (`str`, defaults to `"audio"`).
+        class_labels (`bool`, defaults to `False`): the single label column holds class ids: float values (e.g. a
+            column with missing values read by pandas) must be whole numbers and become `long` labels; `2.7` raises
+            `CollatorError` instead of being truncated to 2.
+
+    Labels are checked: NaN or infinite values in any label column raise `CollatorError` naming the batch rows (and
+    their `file`/`id`/audio path), instead of turning the weights into NaN or crashing inside the loss.
 
     Example:
         >>> collator = AudioDataCollator(build_feature_extractor(), max_duration_s=15.0)
@@ -65,6 +71,7 @@ class AudioDataCollator:
     aux_label_column: str | None = None
     aux_label2id: Mapping[str, int] | None = None
     audio_column: str = "audio"
+    class_labels: bool = False
 
     def __post_init__(self):
         if self.max_duration_s is not None and self.max_duration_s <= 0:
@@ -120,6 +127,22 @@ class AudioDataCollator:
         return waveform[start : start + max_samples]
 
     # ------------------------------------------------------------------------------------------ labels
+    @staticmethod
+    def _row_names(rows: Sequence[Mapping[str, Any]], indices: Sequence[int], audio_column: str) -> str:
+        """`3 (clip_0003.wav), 5 (clip_0005.wav)`: batch positions, with the clip's name when the row has one."""
+        names = []
+        for index in indices[:5]:
+            row = rows[index]
+            name = next(
+                (row[key] for key in ("file", "file_name", "id", "name", "path") if row.get(key)), None
+            )
+            audio = row.get(audio_column)
+            if name is None and isinstance(audio, Mapping) and audio.get("path"):
+                name = audio["path"]
+            names.append(f"{index} ({name})" if name is not None else str(index))
+        more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+        return ", ".join(names) + more
+
     def _labels(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
         columns = list(self.label_columns or ())
         if not columns:
@@ -131,12 +154,32 @@ class AudioDataCollator:
             raise CollatorError(
                 f"Some rows of the batch lack label columns {columns}; label all rows or none."
             )
-        values = np.asarray([[row[column] for column in columns] for row in rows])
+        try:
+            values = np.asarray([[row[column] for column in columns] for row in rows])
+        except ValueError:  # ragged soft labels
+            raise CollatorError(f"Label columns {columns} hold sequences of different lengths.") from None
         if values.dtype.kind not in "iufb":
             raise CollatorError(f"Label columns {columns} must be numeric, got {values.dtype} values.")
+        if values.dtype.kind == "f":
+            # One NaN or infinite target turns the weights into NaN (CCC) or crashes the loss (class ids).
+            bad = np.flatnonzero(~np.isfinite(values.reshape(len(rows), -1)).all(axis=1))
+            if bad.size:
+                raise CollatorError(
+                    f"NaN or infinite labels in {columns} at batch rows "
+                    f"{self._row_names(rows, bad.tolist(), self.audio_column)}: fix or drop these rows."
+                )
         if len(columns) == 1:
             values = values[:, 0]
             if values.ndim == 1 and values.dtype.kind in "iub":
+                return torch.as_tensor(values, dtype=torch.long)
+            if values.ndim == 1 and self.class_labels:
+                whole = values == np.round(values)
+                if not whole.all():
+                    bad = np.flatnonzero(~whole).tolist()
+                    raise CollatorError(
+                        f"Class labels in {columns[0]!r} must be whole numbers; batch rows "
+                        f"{self._row_names(rows, bad, self.audio_column)} have {values[bad[0]]!r}."
+                    )
                 return torch.as_tensor(values, dtype=torch.long)
         return torch.as_tensor(values, dtype=torch.float32)
 
