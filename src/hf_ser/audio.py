@@ -237,16 +237,31 @@ def load_audio(
 ) -> np.ndarray:
     """Read, check and convert an audio file to mono float32 at `target_sr` (see `prepare_waveform`).
 
-    With `max_seconds`, the duration is read from the file's header or container metadata first, so a file that is
-    too long is refused before it is decoded."""
+    With `max_seconds`, memory stays bounded whatever the file claims: the duration is read from the header or the
+    container metadata first (any format FFmpeg reads), so a file that is too long is refused before decoding; a
+    file whose metadata tells no duration (or lies) is decoded block by block and refused as soon as it passes
+    `max_seconds`."""
     name = "the audio bytes" if isinstance(path, (bytes, bytearray)) else str(path)
     if max_seconds is not None:
-        duration = audio_duration(path) if not isinstance(path, bytearray) else None
+        duration = audio_duration(path)
         if duration is not None and duration > max_seconds:
             raise AudioError(
                 f"{name}: the audio lasts {duration:.1f} s, more than the {max_seconds:g} s allowed."
             )
-    data, rate = read_audio(path)
+    if max_seconds is not None and not isinstance(path, (bytes, bytearray)):
+        blocks, total, limit = (
+            [],
+            0,
+            int(max_seconds * target_sr) + target_sr,
+        )  # one second of resampler slack
+        for block in stream_audio(path, target_sr=target_sr):
+            total += block.size
+            if total > limit:
+                raise AudioError(f"{name}: the audio lasts more than the {max_seconds:g} s allowed.")
+            blocks.append(block)
+        data, rate = np.concatenate(blocks), target_sr
+    else:
+        data, rate = read_audio(path)
     try:
         return prepare_waveform(data, rate, target_sr=target_sr, max_seconds=max_seconds)
     except AudioError as error:
