@@ -29,6 +29,8 @@ MAX_SAMPLING_RATE = 384_000
 # The longest audio prepared in one piece (6 hours): beyond, the resampled copy alone would take gigabytes. Longer
 # recordings go through windowed prediction (`hf-ser predict`, `stream_audio`), which never holds them whole.
 MAX_SECONDS = 6 * 3600.0
+# Largest sample magnitude accepted (far above any PCM range): squares of larger values overflow float32.
+MAX_AMPLITUDE = 1e10
 
 
 class AudioError(HFSERError, ValueError):
@@ -149,7 +151,8 @@ def prepare_waveform(
     - integer PCM is scaled to [-1, 1] (uint8 is centred on 128); stereo/multichannel audio is averaged to mono;
       torch tensors and lists are accepted;
     - other rates are resampled (soxr);
-    - empty audio, NaN or infinite samples, complex, boolean and non-numeric arrays raise `AudioError`;
+    - empty audio, NaN or infinite samples, samples beyond 1e10 in magnitude (their variance overflows float32 and
+      the clip would read as silence), complex, boolean and non-numeric arrays raise `AudioError`;
     - clips shorter than the encoder's receptive field (400 samples) are zero-padded to it;
     - longer than `max_seconds` (and in any case longer than `MAX_SECONDS`, 6 hours) raises `AudioError` before
       resampling, so the resampled copy is bounded (windowed inference handles long audio instead).
@@ -165,6 +168,14 @@ def prepare_waveform(
         raise AudioError("The audio is a single number, not an array of samples.")
     array = to_mono(array)
     check_finite(array)
+    peak = max(float(array.max()), -float(array.min()))
+    if peak > MAX_AMPLITUDE:
+        # Per-utterance normalisation squares the samples: beyond this its float32 variance overflows and the clip
+        # would silently read as silence.
+        raise AudioError(
+            f"The samples reach {peak:.3g}; float audio lies in [-1, 1] (integer PCM in its integer range): "
+            "scale it first."
+        )
     seconds = array.size / rate
     limit = MAX_SECONDS if max_seconds is None else min(float(max_seconds), MAX_SECONDS)
     if seconds > limit:

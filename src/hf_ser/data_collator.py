@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import prepare_waveform
+from .audio import load_input
 from .errors import HFSERError
 
 
@@ -102,18 +102,19 @@ class AudioDataCollator:
             raise CollatorError(f"Row has no {self.audio_column!r} column (keys: {sorted(row)}).")
         if audio is None:
             raise CollatorError(f"Row has an empty {self.audio_column!r} value.")
-        if isinstance(audio, (np.ndarray, torch.Tensor, list)):
-            array, rate = np.asarray(audio, dtype=np.float32), self.sampling_rate
-        else:
-            # datasets' Audio values (dicts, or torchcodec decoders that answer the same keys).
+        if not isinstance(audio, (np.ndarray, torch.Tensor, list, Mapping)) and not hasattr(
+            audio, "get_all_samples"
+        ):
+            # datasets' Audio values are dicts, or torchcodec decoders that answer the same keys.
             try:
-                array, rate = np.asarray(audio["array"]), int(audio["sampling_rate"])
-            except (KeyError, TypeError) as error:
+                audio = {"array": audio["array"], "sampling_rate": audio["sampling_rate"]}
+            except (KeyError, TypeError, IndexError) as error:
                 raise CollatorError(
                     f"Cannot read audio from a {type(audio).__name__}: expected an array or a dict with 'array' and "
                     "'sampling_rate'."
                 ) from error
-        return prepare_waveform(array, rate, target_sr=self.sampling_rate)
+        # The package's one audio check (arrays are at the feature extractor's rate).
+        return load_input(audio, sampling_rate=self.sampling_rate, target_sr=self.sampling_rate)
 
     def crop(self, waveform: np.ndarray) -> np.ndarray:
         """Crop to `max_duration_s`: random window if `random_crop`, else the centre window."""
@@ -178,7 +179,7 @@ class AudioDataCollator:
                     bad = np.flatnonzero(~whole).tolist()
                     raise CollatorError(
                         f"Class labels in {columns[0]!r} must be whole numbers; batch rows "
-                        f"{self._row_names(rows, bad, self.audio_column)} have {values[bad[0]]!r}."
+                        f"{self._row_names(rows, bad, self.audio_column)} have {float(values[bad[0]])!r}."
                     )
                 return torch.as_tensor(values, dtype=torch.long)
         return torch.as_tensor(values, dtype=torch.float32)
