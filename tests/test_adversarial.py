@@ -570,6 +570,13 @@ def test_cli_model_problems(tmp_path, wav, model_dir, capsys):
     shutil.copytree(model_dir, garbage)
     (garbage / "model.safetensors").write_bytes(b"\0" * 100)
     _one_line(["predict", wav, "--model", garbage], capsys, "cannot load model")
+    from safetensors.torch import load_file, save_file
+
+    partial = tmp_path / "partial"
+    shutil.copytree(model_dir, partial)
+    weights = load_file(partial / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("head.")}, partial / "model.safetensors")
+    _one_line(["predict", wav, "--model", partial], capsys, "weights are missing")
 
 
 @pytest.mark.parametrize(
@@ -715,11 +722,30 @@ def test_cli_push_problems(tmp_path, model_dir, capsys, monkeypatch):
     _one_line(
         ["push", model_dir, "org/x", "--eval-results", bad_json], capsys, "test.f1_macro must be a finite"
     )
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
-    monkeypatch.setenv("HF_TOKEN", "hf_" + "a" * 34)
-    last = _one_line(["push", model_dir, "org/x"], capsys, "error:")
-    assert "hf_aaaa" not in last
+
+
+def test_cli_unreachable_hub_is_one_line_without_the_token(model_dir, tmp_path):
+    import subprocess
+
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # nothing listens on the discard port
+        "HF_TOKEN": "hf_" + "a" * 34,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "hf_ser.cli", "push", str(model_dir), "org/x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "hf-ser push: error: cannot reach the Hugging Face Hub (ConnectError: [Errno 111] Connection refused)"
+    ]
+    assert "hf_aaaa" not in result.stderr + result.stdout
 
 
 def test_cli_analyze_problems(tmp_path, wav, model_dir, capsys):

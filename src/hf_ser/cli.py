@@ -189,18 +189,42 @@ def load_audio_model(model_id: str):
     """A saved audio model and its feature extractor (registered hf_ser classes; no remote code: a folder's or
     repository's code files are never run, and no prompt ever offers to)."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers.utils import logging as hf_logging
 
     check_model_source(model_id)
+    from huggingface_hub.utils import logging as hub_logging
+
+    verbosity, hub_verbosity = hf_logging.get_verbosity(), hub_logging.get_verbosity()
+    # The loading report and the Hub client's retry messages are turned into one line below.
+    hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
     try:
-        model = AutoModelForAudioClassification.from_pretrained(model_id, trust_remote_code=False)
+        model, info = AutoModelForAudioClassification.from_pretrained(
+            model_id, trust_remote_code=False, output_loading_info=True
+        )
         extractor = AutoFeatureExtractor.from_pretrained(model_id, trust_remote_code=False)
     except Exception as error:
         if isinstance(error, HFSERError) or is_network_error(error):
             raise
-        if not isinstance(error, (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError)):
-            raise
-        # e.g. a size mismatch (num_labels not matching the weights), a corrupt config or weights file.
-        raise CommandError(f"cannot load model {model_id!r}: {one_line(error)}") from None
+        # e.g. a corrupt config or weights file (SafetensorError), a size mismatch, a missing feature extractor.
+        if "ignore_mismatched_sizes" in str(error):
+            raise CommandError(
+                f"cannot load model {model_id!r}: its weights do not match its config (e.g. num_labels)"
+            ) from None
+        raise CommandError(
+            f"cannot load model {model_id!r}: {type(error).__name__}: {one_line(error)}"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hub_logging.set_verbosity(hub_verbosity)
+    # Weights the checkpoint lacks would be random: a silent wrong answer, so refuse.
+    missing = list(info.get("missing_keys") or []) + list(info.get("mismatched_keys") or [])
+    if missing:
+        shown = ", ".join(str(k if isinstance(k, str) else k[0]) for k in missing[:3])
+        raise CommandError(
+            f"cannot load model {model_id!r}: {len(missing)} weights are missing or do not match its config "
+            f"(e.g. {shown})"
+        )
     return model.eval(), extractor
 
 

@@ -57,6 +57,11 @@ def is_network_error(error: BaseException) -> bool:
     """True for errors raised while talking to a server (connection refused, timeouts, HTTP errors)."""
     if isinstance(error, (ConnectionError, TimeoutError, HubConnectionError)):
         return True
+    # httpcore's, urllib3's and httpx forks' own exceptions (httpx2.ConnectError from huggingface_hub 2) do not
+    # derive from the builtin ones.
+    roots = {cls.__module__.split(".")[0] for cls in type(error).__mro__}
+    if any(root.startswith(("httpx", "httpcore", "urllib3", "requests")) for root in roots):
+        return True
     try:
         import httpx
 
