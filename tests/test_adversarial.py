@@ -31,7 +31,7 @@ from hf_ser.cli import main
 from hf_ser.data_collator import CollatorError
 from hf_ser.errors import HFSERError, ModelOutputError, redact_secrets
 from hf_ser.inference import predict_logits
-from tiny import save_tiny_model, tone
+from tiny import save_tiny_model, tone, write_sparse_wav
 
 # ------------------------------------------------------------------------------------------------- fixtures
 
@@ -896,24 +896,6 @@ def test_cli_and_space_never_trust_remote_code(model_dir, monkeypatch):
 
 
 def test_sparse_wav_helper_writes_a_valid_header(tmp_path):
-    path = tmp_path / "s.wav"
-    write_sparse_wav(path, 2.0)
+    path = write_sparse_wav(tmp_path / "s.wav", 2.0)
     info = sf.info(str(path))
     assert info.samplerate == 48000 and info.channels == 2 and info.frames == 96000
-
-
-def write_sparse_wav(path: Path, seconds: float, sr: int = 48000, channels: int = 2) -> Path:
-    """A 16-bit WAV of `seconds` whose first second is a tone and the rest a sparse run of zeros (no disk used):
-    long recordings without paying to encode them."""
-    frames = int(seconds * sr)
-    size = frames * channels * 2
-    head = tone(min(1.0, seconds), sr=sr)
-    pcm = (np.repeat(head[:, None], channels, axis=1) * 32767).astype("<i2").tobytes()
-    with open(path, "wb") as handle:
-        handle.write(b"RIFF" + struct.pack("<I", 36 + size) + b"WAVE")
-        handle.write(
-            b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16)
-        )
-        handle.write(b"data" + struct.pack("<I", size) + pcm)
-        handle.truncate(44 + size)
-    return path
