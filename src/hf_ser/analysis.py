@@ -523,7 +523,14 @@ def load_model_for_analysis(path: str | Path, kind: str):
 
     kwargs = {"attn_implementation": "eager"} if kind == "attention" else {}
     auto = AutoModelForAudioClassification if kind == "mismatch" else AutoModel
-    return auto.from_pretrained(path, **kwargs)
+    if not Path(path).is_dir():
+        raise AnalysisError(f"The model folder {path} does not exist.")
+    try:
+        # No remote code: a folder's code files are never run, and no prompt can offer to.
+        return auto.from_pretrained(path, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AnalysisError(f"Cannot load the model {path}: {first}") from None
 
 
 def run_analysis(
@@ -549,7 +556,7 @@ def run_analysis(
     first = load_model_for_analysis(model_a, kind)
     second = load_model_for_analysis(model_b, kind)
     try:
-        extractor = AutoFeatureExtractor.from_pretrained(model_a)
+        extractor = AutoFeatureExtractor.from_pretrained(model_a, trust_remote_code=False)
     except (OSError, ValueError):
         extractor = None  # hf_ser's default per-utterance normalisation
     names = tuple(names) if names else (Path(model_a).name, Path(model_b).name)
