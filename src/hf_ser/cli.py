@@ -295,7 +295,7 @@ def cmd_evaluate(args) -> int:
     if len(split) == 0:
         raise CommandError(f"the split {args.split!r} is empty")
     if any(column not in split.column_names for column in label_columns) or any(
-        split[0][column] is None for column in label_columns
+        value is None for value in split.select_columns(list(label_columns))[0].values()
     ):
         raise CommandError(
             f"the split {args.split!r} has no labels (the challenge keeps test3's labels hidden); "
