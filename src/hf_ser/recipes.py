@@ -62,7 +62,9 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}): is it a recipe YAML file?") from None
+        raise RecipeError(
+            f"{path} is not UTF-8 text (byte {error.start}): is it a recipe YAML file?"
+        ) from None
     except yaml.YAMLError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RecipeError(f"{path} is not valid YAML: {first}") from None
