@@ -128,6 +128,7 @@ def test_streamed_decoding_of_an_hour_is_as_small_as_a_minute(tmp_path):
     hour = write_sparse_wav(tmp_path / "hour.wav", 3600)
     one = peak_mb(code.format(path=str(minute)))
     many = peak_mb(code.format(path=str(hour)))
+    print(f"stream_audio peak RSS: 1 min {one['peak_mb']:.0f} MB, 1 hour {many['peak_mb']:.0f} MB")
     assert many["samples"] == 3600 * 16000 and one["samples"] == 60 * 16000
     assert many["peak_mb"] <= 1.2 * one["peak_mb"], (one, many)
 
@@ -182,6 +183,7 @@ def test_space_accepts_nine_minutes_and_refuses_an_hour_of_aac_within_1_5_gb(tmp
         app_dir=str(REPO / "space_app"), accepted=str(nine), refused=str(hour), model=str(long_model)
     )
     result = peak_mb(code)
+    print(f"Space: {result}")
     assert result["accepted"]["ok"], result
     assert (
         not result["refused"]["ok"] and "min; this demo accepts up to 10 min" in result["refused"]["message"]
