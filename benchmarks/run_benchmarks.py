@@ -355,59 +355,150 @@ def bench_pooling(args, dtype) -> list[dict]:
     return rows
 
 
-TRAIN_STEP_CHILD = r"""
-import json, resource, sys, time, torch
-sys.path.insert(0, sys.argv[1])
-from run_benchmarks import encoder_config
-from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
-size, trainable, seconds, batch, device = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-trainable = None if trainable == "all" else int(trainable)
-torch.manual_seed(0)
-model = WavLMForMASPClassification(WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=trainable))
-model.to(device).train()
-optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-x = torch.randn(batch, int(seconds * 16000), device=device)
-labels = torch.randint(0, 8, (batch,), device=device)
-times = []
-if device == "cuda":
-    torch.cuda.reset_peak_memory_stats()
-for step in range(4):
-    start = time.perf_counter()
-    loss = model(x, labels=labels).loss
-    loss.backward()
-    optim.step()
-    optim.zero_grad(set_to_none=True)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    times.append(time.perf_counter() - start)
-peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-print(json.dumps({"step_s": sorted(times[1:])[len(times[1:]) // 2], "peak_mib": peak, "trainable_params": n_train}))
-"""
+def _saved_tensor_bytes(step) -> int:
+    """Bytes of the distinct tensors autograd keeps for backward during `step()`: the activation memory of a
+    training step (weights and optimizer state excluded), measured the same way on any device."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    return sum(storages.values())
 
 
 def bench_training_step(args, dtype) -> list[dict]:
-    """4. One optimizer step: paper 000's 15 trainable layers of 24 vs full fine-tuning (large config)."""
-    size = "tiny" if args.quick else "large"
-    n_layers = encoder_config(size)["num_hidden_layers"]
-    partial = str(round(n_layers * 15 / 24))  # paper 000: 15 of 24
-    rows = {}
-    for trainable in (partial, "all"):
-        result = subprocess.run(
-            [sys.executable, "-c", TRAIN_STEP_CHILD, str(HERE), size, trainable, str(args.train_clip_s), "2", args.device],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        rows[trainable] = json.loads(result.stdout.strip().splitlines()[-1])
-    memory_kind = "peak GPU memory" if args.device == "cuda" else "peak process RSS"
-    full = rows["all"]
+    """4. One optimizer step (forward, backward, AdamW): the code before issue 14 (transformers' waveform encoder
+    marks the waveform as requiring grad, so autograd runs back through every frozen layer), full fine-tuning now,
+    and paper 000's partial fine-tuning (15 of 24 layers; the same share of a 12-layer encoder) now. One thread."""
+    from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    size = "tiny" if args.quick else "base"
+    enc = encoder_config(size)
+    n_layers = enc["num_hidden_layers"]
+    partial = round(n_layers * 15 / 24)
+    torch.manual_seed(0)
+    models = {
+        "before": WavLMForMASPClassification(WavLMMASPConfig(encoder_config=enc, num_trainable_layers=None)),
+        "full": WavLMForMASPClassification(WavLMMASPConfig(encoder_config=enc, num_trainable_layers=None)),
+        "partial": WavLMForMASPClassification(
+            WavLMMASPConfig(encoder_config=enc, num_trainable_layers=partial)
+        ),
+    }
+    for model in models.values():
+        model.load_state_dict(models["before"].state_dict())
+        model.to(args.device, dtype).train()
+    # What every encoder family's feature encoder did before: it sets `waveform.requires_grad = True` in training.
+    models["before"].encoder.feature_extractor._requires_grad = True
+    x = torch.randn(2, int(args.train_clip_s * SR), device=args.device, dtype=dtype)
+    labels = torch.randint(0, 8, (2,), device=args.device)
+    optimizers = {
+        name: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
+        for name, m in models.items()
+    }
+
+    def step_of(name):
+        def step():
+            models[name](x, labels=labels).loss.backward()
+            optimizers[name].step()
+            optimizers[name].zero_grad(set_to_none=True)
+
+        return step
+
+    times = compare({name: step_of(name) for name in models}, args.repeats)
+    memory = {name: _saved_tensor_bytes(step_of(name)) / 2**20 for name in models}
+    trainable = {
+        name: sum(p.numel() for p in m.parameters() if p.requires_grad) for name, m in models.items()
+    }
+    torch.set_num_threads(threads)
+    bench = f"4 training step ({size}, 1 thread, batch 2 x {args.train_clip_s:g} s)"
+    cases = {
+        "before": "full fine-tuning, before issue 14 (waveform requires grad)",
+        "full": "full fine-tuning",
+        "partial": f"{partial} trainable layers of {n_layers} (paper 000's share)",
+    }
     return [
-        {"benchmark": f"4 training step ({size}, batch 2 x {args.train_clip_s:g} s)", "case": "full fine-tuning",
-         "seconds": full["step_s"], "ratio": 1.0, memory_kind + " MiB": full["peak_mib"],
-         "trainable_params": full["trainable_params"]},
-        {"benchmark": f"4 training step ({size}, batch 2 x {args.train_clip_s:g} s)",
-         "case": f"{partial} trainable layers of {n_layers} (paper 000)", "seconds": rows[partial]["step_s"],
-         "ratio": full["step_s"] / rows[partial]["step_s"], memory_kind + " MiB": rows[partial]["peak_mib"],
-         "memory_ratio": rows[partial]["peak_mib"] / full["peak_mib"], "trainable_params": rows[partial]["trainable_params"]},
+        {"benchmark": bench, "case": cases[name], "seconds": times[name], "ratio": times["before"] / times[name],
+         "vs_full_fine_tuning": times["full"] / times[name], "activation_MiB": memory[name],
+         "activation_vs_full": memory[name] / memory["full"], "trainable_params": trainable[name]}
+        for name in models
+    ]  # fmt: skip
+
+
+def bench_training_epoch(args, dtype) -> list[dict]:
+    """9. One training epoch through `FocalLossTrainer` on an MSP-Podcast-like length mix (2.75-11 s, uniform):
+    length-grouped batches (the default) vs random batches; the same clips, the padded share of frames. The paper's
+    partial fine-tuning, one thread; runs interleaved."""
+    import datasets
+
+    from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
+    from hf_ser.data_collator import AudioDataCollator
+    from hf_ser.trainer import FocalLossTrainer, SERTrainingArguments
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    size = "tiny" if args.quick else "base"
+    enc = encoder_config(size)
+    scale = 0.1 if args.quick else 1.0
+    n_clips = 16 if args.quick else args.epoch_clips
+    rng = np.random.default_rng(0)
+    seconds = rng.uniform(2.75, 11.0, n_clips) * scale
+    data = datasets.Dataset.from_dict(
+        {
+            "audio": [
+                {"array": (0.1 * rng.standard_normal(int(s * SR))).astype(np.float32), "sampling_rate": SR}
+                for s in seconds
+            ],
+            "label": rng.integers(0, 8, n_clips).tolist(),
+        }
+    )
+    torch.manual_seed(0)
+    config = WavLMMASPConfig(
+        encoder_config=enc, num_trainable_layers=round(enc["num_hidden_layers"] * 15 / 24)
+    )
+    initial = WavLMForMASPClassification(config).state_dict()
+    padded = {}
+
+    def epoch(grouping: bool):
+        def run():
+            model = WavLMForMASPClassification(config)
+            model.load_state_dict(initial)
+            masks = []
+            model.register_forward_pre_hook(
+                lambda _m, _a, kw: masks.append(
+                    kw["attention_mask"].sum().item() / kw["attention_mask"].numel()
+                ),
+                with_kwargs=True,
+            )
+            training_args = SERTrainingArguments(
+                output_dir=str(HERE / ".bench_epoch"), per_device_train_batch_size=4, num_train_epochs=1,
+                report_to="none", use_cpu=args.device == "cpu", save_strategy="no", disable_tqdm=True, seed=0,
+                train_length_grouping=grouping, logging_strategy="no",
+            )  # fmt: skip
+            trainer = FocalLossTrainer(
+                model=model,
+                args=training_args,
+                train_dataset=data,
+                data_collator=AudioDataCollator(build_feature_extractor()),
+            )
+            trainer.train()
+            padded[grouping] = 1.0 - float(np.mean(masks))
+
+        return run
+
+    times = compare({"random": epoch(False), "grouped": epoch(True)}, max(1, args.repeats - 1), warmup=False)
+    torch.set_num_threads(threads)
+    bench = f"9 training epoch ({size}, {n_clips} clips of 2.75-11 s, batch 4, 1 thread)"
+    return [
+        {"benchmark": bench, "case": "random batches", "seconds": times["random"], "ratio": 1.0,
+         "padded_share": padded[False]},
+        {"benchmark": bench, "case": "length-grouped batches (default)", "seconds": times["grouped"],
+         "ratio": times["random"] / times["grouped"], "padded_share": padded[True]},
     ]  # fmt: skip
 
 
@@ -565,6 +656,7 @@ BENCHMARKS = {
     "batching": bench_batching,
     "pooling": bench_pooling,
     "training": bench_training_step,
+    "epoch": bench_training_epoch,
     "frozen": bench_frozen_encoder,
     "long": bench_long_audio,
     "attention": bench_attention,
@@ -605,7 +697,8 @@ def main(argv=None) -> int:
     args.repeats = 2 if args.quick else 3
     args.n_clips = args.clips or (12 if args.quick else 64)
     args.length_scale = 0.2 if args.quick else 1.0
-    args.train_clip_s = 0.5 if args.quick else 2.0
+    args.train_clip_s = 0.5 if args.quick else 3.0
+    args.epoch_clips = 32
     args.n_cache_clips = 8 if args.quick else 32
     args.long_minutes = 0.5 if args.quick else 10.0
     torch.set_num_threads(torch.get_num_threads())

@@ -15,7 +15,9 @@ Offline smoke run (a generated corpus and tiny random encoders, a minute or two 
 The recipe (paper 001, Sec. 2-3): learning rate 5e-5, 50 epochs, head/convolution width 256, inputs cropped to 15 s,
 undersampling (every epoch draws min-class-count clips of each of the 10 classes, O and X included), Other (O) and
 No agreement (X) rows of the development set moved into training (Table 5 "+ O/X (V)"), and the checkpoint selected
-on the development set's mean CCC (`--balanced-selection`: on its mean over class-balanced subsets, Sec. 2.4).
+on the development set's mean CCC averaged over class-balanced subsets (Sec. 2.4; `--no-balanced-selection` selects
+on the plain CCC). MM-Whisper reads a 15 s window (750 encoder positions, `chunk_length=15`), as the paper and the
+authors' release do.
 WavLM-large is fine-tuned (its convolutional front end frozen); Whisper-large-v3 and RoBERTa-large are frozen, and
 their outputs are computed once (`cache_embeddings`). The batch size is not given in the paper (16 here).
 
@@ -45,7 +47,7 @@ from hf_ser import (
     MultimodalSERProcessor,
     load_msp_podcast,
 )
-from hf_ser.embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
+from hf_ser.embedding_cache import SpeakerEmbedder, SpeechFrameEmbedder, TextEmbedder, cache_embeddings
 from hf_ser.trainer import CCCLossTrainer, SERTrainingArguments, balanced_attribute_metrics
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -62,7 +64,22 @@ def move_other_rows_to_training(corpus: datasets.DatasetDict) -> tuple[datasets.
     return datasets.concatenate_datasets([corpus["train"], dev_other]), dev_primary
 
 
-def tiny_model_and_processor(corpus: datasets.Dataset, whisper: bool, use_text: bool, gender: bool):
+def tiny_speaker_embedder() -> SpeakerEmbedder:
+    """A tiny random x-vector model (WavLMForXVector) standing in for microsoft/wavlm-base-plus-sv."""
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    config = WavLMConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32, 32),
+        conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        num_buckets=16, max_bucket_distance=50, tdnn_dim=(16, 16, 16, 16, 24), xvector_output_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(1)
+    return SpeakerEmbedder(WavLMForXVector(config), Wav2Vec2FeatureExtractor(do_normalize=True))
+
+
+def tiny_model_and_processor(
+    corpus: datasets.Dataset, whisper: bool, use_text: bool, gender: bool, speaker_embedding_size: int = 0
+):
     """Tiny random encoders with the real front ends and a locally built tokenizer: for smoke runs only."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
@@ -98,10 +115,10 @@ def tiny_model_and_processor(corpus: datasets.Dataset, whisper: bool, use_text: 
             "encoder_ffn_dim": 64,
             "decoder_ffn_dim": 64,
             "num_mel_bins": 80,
-            "max_source_positions": 1500,
+            "max_source_positions": 750,  # paper 001's 15 s window
             "vocab_size": 64,
         }
-        extractor = WhisperFeatureExtractor(feature_size=80, return_attention_mask=True)
+        extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=15, return_attention_mask=True)
     else:
         audio = {
             "model_type": "wavlm",
@@ -128,6 +145,7 @@ def tiny_model_and_processor(corpus: datasets.Dataset, whisper: bool, use_text: 
         num_genders=2 if gender else 0,
         conv_hidden_size=32,
         head_hidden_size=32,
+        speaker_embedding_size=speaker_embedding_size,
     )
     return MultimodalSERForRegression(config), MultimodalSERProcessor(extractor, tokenizer)
 
@@ -153,7 +171,7 @@ def eval_batch_size(num_clips: int, batch_size: int) -> int:
     return size
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -171,10 +189,20 @@ def main() -> None:
     parser.add_argument("--max-duration", type=float, default=15.0)
     parser.add_argument(
         "--balanced-selection",
-        action="store_true",
-        help="Select on paper 001's balanced-subset dev CCC (Sec. 2.4, 'Validation Selection') instead of plain CCC.",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Select on paper 001's balanced-subset dev CCC (Sec. 2.4, 'Validation Selection'; the default) or, "
+        "with --no-balanced-selection, on the plain dev CCC.",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--speaker-embedding",
+        default=None,
+        metavar="XVECTOR_MODEL",
+        help="Table 3's '+ S Emb': concatenate frozen x-vectors of this WavLMForXVector model (e.g. "
+        "microsoft/wavlm-base-plus-sv; paper 001 does not name its extractor). With --tiny, any value uses a tiny "
+        "random one.",
+    )
+    args = parser.parse_args(argv)
     whisper = "whisper" in args.audio_encoder.lower()
 
     if args.tiny:
@@ -194,14 +222,24 @@ def main() -> None:
     else:
         train, dev = move_other_rows_to_training(corpus)
 
+    speaker_embedder = None
+    if args.speaker_embedding:
+        if args.tiny:
+            speaker_embedder = tiny_speaker_embedder()
+        else:
+            speaker_embedder = SpeakerEmbedder.from_pretrained(args.speaker_embedding)
+    speaker_size = speaker_embedder.size if speaker_embedder is not None else 0
     if args.tiny:
-        model, processor = tiny_model_and_processor(train, whisper, not args.no_text, not args.no_gender)
+        model, processor = tiny_model_and_processor(
+            train, whisper, not args.no_text, not args.no_gender, speaker_size
+        )
         epochs, batch_size = min(args.epochs, 2), 4
     else:
         model = MultimodalSERForRegression.from_encoders_pretrained(
             args.audio_encoder,
             None if args.no_text else args.text_encoder,
             num_genders=0 if args.no_gender else 2,
+            speaker_embedding_size=speaker_size,
         )
         processor = MultimodalSERProcessor.from_encoders_pretrained(args.audio_encoder, args.text_encoder)
         epochs, batch_size = args.epochs, args.batch_size
@@ -225,6 +263,12 @@ def main() -> None:
             cache_embeddings(split, embedder, "audio_frames", cache_dir=cache_dir) for split in (train, dev)
         )
         collator_kwargs["audio_embeds_column"] = "audio_frames"
+    if speaker_embedder is not None:
+        train, dev = (
+            cache_embeddings(split, speaker_embedder, "speaker_embeds", cache_dir=cache_dir)
+            for split in (train, dev)
+        )
+        collator_kwargs["speaker_embeds_column"] = "speaker_embeds"
 
     training_args = SERTrainingArguments(
         output_dir=args.output_dir,
@@ -263,9 +307,11 @@ def main() -> None:
         compute_metrics=compute_metrics,
     )
     trainer.train()
-    print(trainer.evaluate())
+    metrics = trainer.evaluate()
+    print(metrics)
     trainer.save_model(args.output_dir)
     processor.save_pretrained(args.output_dir)
+    return metrics
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || constraints.txt -nt $stamp ]];
   quiet .venv/bin/python -m pip install -q --upgrade pip
   # torch first, pinned, so that nothing pulls a CUDA build.
   quiet .venv/bin/python -m pip install -q -c constraints.txt torch
-  quiet .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+  # dev includes the ONNX extra (onnx, onnxruntime), so `make test` runs the ONNX tests too.
+  quiet .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,onnx]"
   touch "$stamp"
 fi
 echo "[setup] ready"

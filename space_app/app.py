@@ -56,9 +56,15 @@ def model_id_from_env() -> str:
 
 @functools.lru_cache(maxsize=2)
 def load_model(model_id: str):
-    """The model and its feature extractor (cached: one load per process)."""
+    """The model and its feature extractor (cached: one load per process). A folder written by `hf-ser export`
+    runs in ONNX Runtime (`hf_ser.onnx.ORTSERModel`), with the same predictions."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    from hf_ser.onnx import ORTSERModel, is_onnx_folder
+
+    if is_onnx_folder(model_id):
+        model = ORTSERModel.from_pretrained(model_id)
+        return model, model.feature_extractor
     try:
         # No remote code, ever: the registered hf_ser classes load the model, and no prompt can offer to run a
         # repository's code files.

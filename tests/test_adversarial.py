@@ -809,6 +809,7 @@ def test_every_package_error_is_an_hfser_error_and_a_value_error():
     from hf_ser import (
         analysis,
         checkpoints,
+        convert,
         crossval,
         data_collator,
         embedding_cache,
@@ -820,6 +821,7 @@ def test_every_package_error_is_an_hfser_error_and_a_value_error():
         submission,
     )
     from hf_ser.data import msp_podcast
+    from hf_ser.onnx.runtime import ONNXExportError
 
     classes = [
         AudioError,
@@ -836,6 +838,8 @@ def test_every_package_error_is_an_hfser_error_and_a_value_error():
         submission.SubmissionError,
         msp_podcast.MSPPodcastError,
         ModelOutputError,
+        convert.ConversionError,
+        ONNXExportError,
     ]
     for cls in classes:
         assert issubclass(cls, HFSERError) and issubclass(cls, ValueError), cls

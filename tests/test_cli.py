@@ -16,7 +16,18 @@ from hf_ser.cli import build_parser, main
 from tiny import save_tiny_model, tone
 
 EXE = shutil.which("hf-ser") or str(Path(sys.executable).parent / "hf-ser")
-COMMANDS = ("train", "evaluate", "predict", "demo", "push", "push-space", "analyze", "ensemble")
+COMMANDS = (
+    "train",
+    "evaluate",
+    "predict",
+    "demo",
+    "push",
+    "push-space",
+    "analyze",
+    "ensemble",
+    "convert",
+    "export",
+)
 
 
 @pytest.fixture(scope="module")

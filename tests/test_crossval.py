@@ -79,3 +79,15 @@ def test_bad_layouts_are_explained(rng):
         next(session_splits(data.filter(lambda r: r["session"] == "Ses01")))
     with pytest.raises(CrossValidationError, match="returned 1 predictions"):
         leave_one_session_out(data, lambda train, test: [0])
+
+
+def test_msp_improv_session_names():
+    from hf_ser.crossval import corpus_session, msp_improv_session
+
+    assert msp_improv_session("MSP-IMPROV-S01A-F01-P-FM01.wav") == "Session1"
+    assert msp_improv_session("/data/improv/session3/S05H/P/MSP-IMPROV-S05H-M03-P-MF14.wav") == "Session3"
+    assert msp_improv_session("Audio/session6/x.wav") == "Session6"
+    assert corpus_session("MSP-IMPROV-S12S-F05-S-FM02.wav") == "Session5"
+    assert corpus_session("Ses02F_script01_1_M010.wav") == "Ses02"
+    with pytest.raises(CrossValidationError, match="neither"):
+        corpus_session("MSP-PODCAST_0001_0001.wav")

@@ -12,6 +12,7 @@ from transformers import Trainer, TrainingArguments
 from hf_ser import MultimodalDataCollator
 from hf_ser.embedding_cache import (
     EmbeddingCacheError,
+    SpeakerEmbedder,
     SpeechFrameEmbedder,
     TextEmbedder,
     cache_embeddings,
@@ -144,3 +145,51 @@ def test_cached_whisper_frames_give_the_same_loss_as_the_frozen_encoder():
         from_cache = model(**batch_cached)
     torch.testing.assert_close(from_cache.logits, live.logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(from_cache.loss, live.loss, atol=1e-5, rtol=1e-5)
+
+
+def tiny_xvector_embedder() -> SpeakerEmbedder:
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    from tiny import tiny_encoder_config
+
+    encoder = tiny_encoder_config(num_hidden_layers=2)
+    encoder.pop("model_type")
+    config = WavLMConfig(
+        **encoder, tdnn_dim=(16, 16, 16, 16, 24), tdnn_kernel=(5, 3, 3, 1, 1), tdnn_dilation=(1, 2, 3, 1, 1),
+        xvector_output_dim=12, num_labels=4,
+    )  # fmt: skip
+    torch.manual_seed(5)
+    return SpeakerEmbedder(WavLMForXVector(config), Wav2Vec2FeatureExtractor(do_normalize=True))
+
+
+def test_speaker_embeddings_are_cached_and_reach_the_model(tmp_path):
+    """Paper 001's "+ S Emb": x-vectors of a (frozen) WavLMForXVector, cached like the text embeddings, reach the
+    model through the collator as `speaker_embeddings`, and the model trains with them."""
+    embedder = tiny_xvector_embedder()
+    data = tiny_dataset(4)
+    cached = cache_embeddings(data, embedder, "speaker_embeds", batch_size=2, cache_dir=tmp_path)
+    vectors = np.asarray(cached["speaker_embeds"], dtype=np.float32)
+    assert vectors.shape == (4, embedder.size)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    # One clip alone gives the cached vector: the cache is the extractor's output, not a batch artefact.
+    np.testing.assert_allclose(embedder([waves(4)[1]])[0], vectors[1], rtol=1e-4, atol=1e-5)
+
+    model = tiny_multimodal_model("wavlm", speaker_embedding_size=embedder.size)
+    processor = tiny_processor("wavlm")
+    rows = [cached[i] for i in range(4)]
+    batch = MultimodalDataCollator(processor, speaker_embeds_column="speaker_embeds")(rows)
+    torch.testing.assert_close(batch["speaker_embeddings"], torch.from_numpy(vectors))
+    model.eval()
+    with torch.no_grad():
+        out = model(**batch)
+        moved = model(**{**batch, "speaker_embeddings": batch["speaker_embeddings"].flip(0)})
+    torch.testing.assert_close(
+        out.embeddings[:, -embedder.size :], batch["speaker_embeddings"]
+    )  # concatenated last
+    assert not torch.allclose(out.logits, moved.logits)  # the speaker vector feeds the heads
+    model.train()
+    loss = model(**batch).loss
+    loss.backward()
+    assert torch.isfinite(loss) and model.attribute_heads[0][0].weight.grad is not None
+    with pytest.raises(EmbeddingCacheError, match="x-vector"):
+        SpeakerEmbedder(model, processor)

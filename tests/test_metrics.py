@@ -11,6 +11,7 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
+    precision_score,
     recall_score,
 )
 
@@ -54,6 +55,18 @@ def test_f1_matches_sklearn_on_random_labels(f1, seed):
     )
     assert result["war"] == pytest.approx(accuracy_score(references, predictions))
     assert result["war"] == pytest.approx(recall_score(references, predictions, average="weighted"))
+    # Paper 000's tables: weighted precision / recall / F1 (its recall equals accuracy) and accuracy.
+    assert result["accuracy"] == pytest.approx(accuracy_score(references, predictions))
+    assert result["precision_weighted"] == pytest.approx(
+        precision_score(references, predictions, average="weighted", zero_division=0)
+    )
+    assert result["recall_weighted"] == pytest.approx(
+        recall_score(references, predictions, average="weighted")
+    )
+    assert result["f1_weighted"] == pytest.approx(
+        f1_score(references, predictions, average="weighted", zero_division=0)
+    )
+    assert result["recall_weighted"] == pytest.approx(result["accuracy"])
     np.testing.assert_allclose(
         result["f1_per_class"], f1_score(references, predictions, average=None, zero_division=0)
     )
@@ -97,6 +110,10 @@ def test_f1_perfect_and_bad_input(f1):
         "f1_micro": 1.0,
         "uar": 1.0,
         "war": 1.0,
+        "accuracy": 1.0,
+        "precision_weighted": 1.0,
+        "recall_weighted": 1.0,
+        "f1_weighted": 1.0,
     }
     with pytest.raises(ValueError):
         f1.compute(predictions=[0, 1], references=[0, 1, 2])

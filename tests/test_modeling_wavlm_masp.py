@@ -40,6 +40,34 @@ def test_challenge_baseline_config():
     assert tiny_masp_model(pooling="asp").pooling.attention[0].out_features == 128
 
 
+def test_challenge_baseline_head_is_the_released_head():
+    """The released baseline's EmotionRegression(2H, 1024, 1, C, dropout=0.5): input dropout 0.5, one block
+    Linear(2H -> 1024), LayerNorm, ReLU, Dropout 0.5, output layer; paper 000's head keeps its projection."""
+    from hf_ser.modeling_wavlm_masp import FeedForwardHead
+
+    config = WavLMMASPConfig.challenge_baseline()
+    assert (config.head_projection, config.head_num_layers, config.head_hidden_size) == (False, 1, 1024)
+    assert config.head_input_dropout == 0.5 and config.head_dropout == 0.5
+    head = FeedForwardHead(
+        2048, 1024, config.head_num_layers, config.head_dropout, 8,
+        input_dropout=config.head_input_dropout, projection=config.head_projection,
+    )  # fmt: skip
+    assert sum(p.numel() for p in head.parameters()) == 2048 * 1024 + 1024 + 2 * 1024 + 1024 * 8 + 8  # 2.11M
+    block = head.layers[0]
+    assert [type(m).__name__ for m in block] == ["Linear", "LayerNorm", "ReLU", "Dropout"]
+    assert head.projection is None and head.input_dropout.p == 0.5 and block[3].p == 0.5
+    assert (block[0].in_features, block[0].out_features) == (2048, 1024)
+    # Paper 000's head is unchanged: projection, then two blocks, no input dropout.
+    masp = tiny_masp_model().head
+    assert (
+        masp.projection is not None
+        and len(masp.layers) == 2
+        and isinstance(masp.input_dropout, torch.nn.Identity)
+    )
+    with pytest.raises(ValueError, match="head_num_layers"):
+        WavLMMASPConfig(head_projection=False, head_num_layers=0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -159,8 +187,11 @@ def test_masp_under_layerdrop_weights_only_the_layers_that_ran():
         assert len(out.hidden_states) == len(layers_ran) + 1
         frames = out.hidden_states[1].shape[1]
         mask = model.frame_mask(frames, batch["attention_mask"])
-        stacked = torch.stack(out.hidden_states[1:])
-        want = model.pooling(stacked, mask, layers_ran)
+        states = list(out.hidden_states[1:])
+        if layers_ran[-1] == 3:
+            # MASP reads the last layer after the encoder's final LayerNorm (transformers 4's layout).
+            states[-1] = model.encoder.encoder.layer_norm(states[-1])
+        want = model.pooling(torch.stack(states), mask, layers_ran)
         torch.testing.assert_close(out.embeddings, want)
     assert seen_partial, "LayerDrop never skipped a layer: the test did not exercise it"
 

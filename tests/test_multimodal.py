@@ -10,66 +10,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModel, PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+from transformers import AutoModel, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
 from hf_ser import MultimodalSERConfig, MultimodalSERForRegression
 from hf_ser.losses import CCCLoss
 from hf_ser.processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
-from tiny import tiny_encoder_config, tiny_whisper_config, tone
-
-WORDS = [
-    "i",
-    "am",
-    "so",
-    "happy",
-    "sad",
-    "angry",
-    "today",
-    "this",
-    "is",
-    "not",
-    "good",
-    "great",
-    "the",
-    "a",
-    "you",
-    "what",
-    "did",
-    "say",
-]
-
-
-# ---------------------------------------------------------------------------------------------- tiny builders
-def tiny_text_config() -> dict:
-    return {
-        "model_type": "roberta",
-        "vocab_size": len(WORDS) + 4,
-        "hidden_size": 16,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "max_position_embeddings": 64,
-        "pad_token_id": 1,
-        "bos_token_id": 0,
-        "eos_token_id": 2,
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-    }
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A RoBERTa-style word-level tokenizer built locally (nothing downloaded)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-    )
+from tiny import tiny_encoder_config, tiny_text_config, tiny_tokenizer, tiny_whisper_config, tone
 
 
 def tiny_multimodal_config(kind: str = "wavlm", **kwargs) -> MultimodalSERConfig:
@@ -342,11 +288,15 @@ def test_factory_loads_pretrained_encoder_weights_from_local_folders(tmp_path, k
     text.save_pretrained(tmp_path / "text")
     tiny_tokenizer().save_pretrained(tmp_path / "text")
 
+    # Whisper: paper 001 reads the first half of Whisper's window (15 of 30 s); this tiny one has 2 s, so 1 s.
+    window = {"whisper_window_s": 1.0} if kind == "whisper" else {}
     model = MultimodalSERForRegression.from_encoders_pretrained(
-        str(tmp_path / "audio"), str(tmp_path / "text"), conv_hidden_size=8, head_hidden_size=8
+        str(tmp_path / "audio"), str(tmp_path / "text"), conv_hidden_size=8, head_hidden_size=8, **window
     )
     source = audio.get_encoder() if kind == "whisper" else audio
     for name, tensor in source.state_dict().items():
+        if name == "embed_positions.weight":
+            tensor = tensor[:50]  # the first 50 positions: 1 s
         torch.testing.assert_close(model.audio_encoder.state_dict()[name], tensor, msg=name)
     for name, tensor in text.state_dict().items():
         torch.testing.assert_close(model.text_encoder.state_dict()[name], tensor, msg=name)
@@ -354,9 +304,16 @@ def test_factory_loads_pretrained_encoder_weights_from_local_folders(tmp_path, k
     assert model.config.freeze_audio_encoder == (kind == "whisper")
     assert not any(p.requires_grad for p in model.text_encoder.parameters())
     processor = MultimodalSERProcessor.from_encoders_pretrained(
-        str(tmp_path / "audio"), str(tmp_path / "text")
+        str(tmp_path / "audio"), str(tmp_path / "text"), **window
     )
     assert processor.is_whisper == (kind == "whisper")
+    if kind == "whisper":
+        assert (
+            model.config.audio_config.max_source_positions == 50
+            and processor.feature_extractor.chunk_length == 1
+        )
+        with pytest.raises(ValueError, match="whisper_window_s"):  # 15 s does not fit a 2 s encoder
+            MultimodalSERForRegression.from_encoders_pretrained(str(tmp_path / "audio"), None)
     with torch.no_grad():
         out = model.eval()(**processor(audio=waves(2), text=TEXTS[:2]))
     assert out.logits.shape == (2, 3)

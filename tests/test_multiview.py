@@ -21,24 +21,10 @@ from hf_ser import (
     extract_view_embeddings,
 )
 from hf_ser.modeling_multiview import SelfBalancingGate, interactive_attention
-from tiny import tiny_encoder_config, tiny_whisper_config, tone
+from tiny import TINY_VIEWS, tiny_encoder_config, tiny_multiview_config, tiny_views, tiny_whisper_config, tone
 
-VIEWS = {"whisper": 12, "wavlm": 8, "hubert": 8}
-
-
-def tiny_config(**kwargs) -> MultiViewSERConfig:
-    kwargs.setdefault("view_names", list(VIEWS))
-    kwargs.setdefault("view_dims", list(VIEWS.values()))
-    kwargs.setdefault(
-        "score_sets", [["whisper"], ["whisper", "wavlm"], ["wavlm"], ["hubert", "wavlm"], ["hubert"]]
-    )
-    kwargs.setdefault("score_weights", [0.02, 0.15, 0.01, 0.8, 0.02])
-    return MultiViewSERConfig(fusion_size=8, gate_size=6, mlp_hidden_size=5, **kwargs)
-
-
-def tiny_views(batch: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return {name: torch.randn(batch, dim, generator=generator) for name, dim in VIEWS.items()}
+VIEWS = TINY_VIEWS
+tiny_config = tiny_multiview_config
 
 
 def test_default_config_is_the_paper():

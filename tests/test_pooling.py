@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from hf_ser.pooling import AttentiveStatisticsPooling, MaskedMeanPooling, MultiLayerStatisticsPooling
+from hf_ser.pooling import (
+    AttentiveStatisticsPooling,
+    MaskedMeanPooling,
+    MultiLayerStatisticsPooling,
+    weighted_mean_std,
+)
 
 
 def masp_reference(layers: torch.Tensor, lengths: list[int], weights: torch.Tensor) -> torch.Tensor:
@@ -90,3 +95,50 @@ def test_std_is_finite_and_differentiable_on_constant_frames():
     out = MultiLayerStatisticsPooling(1)(hidden[0:1].expand(1, 2, 3, 4))
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(hidden.grad).all()
+
+
+def _offset_frames(mean: float, frames: int = 200, dim: int = 8, seed: int = 3) -> torch.Tensor:
+    """(2, frames, dim) bfloat16 activations with a large offset and unit spread, like real encoder outputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return (mean + torch.randn(2, frames, dim, generator=generator)).to(torch.bfloat16)
+
+
+def _reference_std(hidden: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    """fp64 population standard deviation of the valid frames of each clip."""
+    return torch.stack([hidden[b, :T].double().std(0, correction=0) for b, T in enumerate(lengths)])
+
+
+def test_statistics_under_bf16_autocast_match_an_fp64_reference():
+    """sqrt(E[h^2] - mu^2) in bfloat16 gives sigma 3.0 for a true 1 at mean 100: statistics must run in fp32."""
+    for offset in (20.0, 100.0):
+        hidden = _offset_frames(offset)
+        lengths = [200, 150]
+        mask = mask_from_lengths(lengths, 200)
+        want_std = _reference_std(hidden, lengths)
+        want_mean = torch.stack([hidden[b, :T].double().mean(0) for b, T in enumerate(lengths)])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            masp = MultiLayerStatisticsPooling(1)(hidden[None], mask)
+            asp = AttentiveStatisticsPooling(8, 4)
+            torch.nn.init.zeros_(asp.attention[2].weight)  # uniform attention: plain mean and std
+            asp_out = asp(hidden, mask)
+        for pooled in (masp, asp_out):
+            assert pooled.dtype == torch.bfloat16
+            # bfloat16 output keeps ~3 significant digits: 1 % of sigma, 0.5 % of the mean.
+            torch.testing.assert_close(pooled[:, 8:].double(), want_std, rtol=1e-2, atol=1e-2)
+            torch.testing.assert_close(pooled[:, :8].double(), want_mean, rtol=5e-3, atol=0)
+        mean, std = weighted_mean_std(hidden, mask.float() / mask.sum(1, keepdim=True))
+        torch.testing.assert_close(std.double(), want_std, rtol=1e-2, atol=1e-2)
+
+
+def test_fp32_statistics_match_fp64_at_large_offsets():
+    generator = torch.Generator().manual_seed(4)
+    hidden = 1e3 + torch.randn(2, 300, 8, generator=generator)
+    weights = torch.full((2, 300), 1 / 300)
+    _, std = weighted_mean_std(hidden, weights)
+    torch.testing.assert_close(std.double(), _reference_std(hidden, [300, 300]), rtol=1e-4, atol=1e-4)
+
+
+def test_asp_uses_the_released_variance_floor():
+    asp = AttentiveStatisticsPooling(4, 2)
+    out = asp(torch.ones(1, 5, 4))
+    torch.testing.assert_close(out[:, 4:], torch.full((1, 4), 1e-5**0.5))

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from hf_ser.sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, labels_from_dataset
+from hf_ser.sampler import (
+    ClassBalancedBatchSampler,
+    ClassBalancedUndersampler,
+    RandomEpochSampler,
+    group_by_length,
+    labels_from_dataset,
+)
 
 # 3 classes: 20, 7 and 4 clips.
 LABELS = [0] * 20 + [1] * 7 + [2] * 4
@@ -128,3 +134,107 @@ def test_clip_durations_without_decoding(tmp_path):
     # No cheap way: None (the trainers then evaluate in dataset order).
     assert clip_durations(Dataset.from_dict({"text": ["a", "b"]})) is None
     assert clip_durations(Dataset.from_dict({"audio": ["x", "y"]})) is None
+
+
+# ---------------------------------------------------------------------------------------------- length grouping
+# 240 clips of MSP-Podcast-like lengths (2.75-11 s), 3 classes.
+RNG = np.random.default_rng(0)
+LONG_LABELS = RNG.integers(0, 3, 240).tolist()
+LONG_LENGTHS = RNG.uniform(2.75, 11.0, 240).tolist()
+
+
+def _padding(order, lengths, batch_size):
+    """Share of padded frames when `order` is cut into batches of `batch_size`."""
+    padded = total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start : start + batch_size]]
+        padded += max(batch) * len(batch)
+        total += sum(batch)
+    return 1.0 - total / padded
+
+
+def _grouped_and_plain(kind: str, batch_size: int = 8):
+    def build(lengths):
+        if kind == "shuffle":
+            return RandomEpochSampler(len(LONG_LABELS), seed=5, lengths=lengths, batch_size=batch_size)
+        if kind == "undersample":
+            return ClassBalancedUndersampler(LONG_LABELS, seed=5, lengths=lengths, batch_size=batch_size)
+        return ClassBalancedBatchSampler(LONG_LABELS, batch_size=batch_size, seed=5, lengths=lengths)
+
+    return build(LONG_LENGTHS), build(None)
+
+
+@pytest.mark.parametrize("kind", ["shuffle", "undersample", "balanced_batches"])
+def test_length_grouping_keeps_each_epochs_draw_and_cuts_padding(kind):
+    grouped, plain = _grouped_and_plain(kind)
+    for epoch in range(3):
+        grouped.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        g, p = list(grouped), list(plain)
+        assert sorted(g) == sorted(p)  # the same clips (with the same repeats) as without grouping
+        assert _padding(g, LONG_LENGTHS, 8) < 0.10 < 0.20 < _padding(p, LONG_LENGTHS, 8)
+        grouped.set_epoch(epoch)
+        assert list(grouped) == g  # reproducible from (seed, epoch): what a resumed run relies on
+    grouped.set_epoch(0)
+    first = list(grouped)
+    grouped.set_epoch(1)
+    assert list(grouped) != first
+
+
+def test_length_grouped_batches_are_shuffled_not_sorted():
+    grouped, _ = _grouped_and_plain("shuffle")
+    order = list(grouped)
+    longest = [max(LONG_LENGTHS[i] for i in order[s : s + 8]) for s in range(0, len(order), 8)]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+
+
+def test_length_grouping_keeps_the_class_make_up_of_balanced_batches():
+    grouped, plain = _grouped_and_plain("balanced_batches", batch_size=6)
+    g, p = list(grouped), list(plain)
+    makeups_g = sorted(
+        tuple(sorted(Counter(LONG_LABELS[i] for i in g[s : s + 6]).items())) for s in range(0, 240, 6)
+    )
+    makeups_p = sorted(
+        tuple(sorted(Counter(LONG_LABELS[i] for i in p[s : s + 6]).items())) for s in range(0, 240, 6)
+    )
+    assert makeups_g == makeups_p
+    assert all(dict(m) == {0: 2, 1: 2, 2: 2} for m in makeups_g)
+
+
+def test_partial_last_batch_stays_last():
+    sampler = RandomEpochSampler(21, seed=0, lengths=list(range(21)), batch_size=4)
+    order = list(sampler)
+    assert sorted(order) == list(range(21))
+    for start in range(0, 20, 4):  # whole batches are groups of neighbouring lengths
+        batch = order[start : start + 4]
+        assert max(batch) - min(batch) <= 8
+
+
+def test_group_by_length_validates():
+    with pytest.raises(ValueError, match="batch_size"):
+        group_by_length([0, 1], [1.0, 2.0], 0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="batch_size"):
+        RandomEpochSampler(4, lengths=[1, 2, 3, 4])
+    # Unknown lengths sit in the middle instead of failing.
+    sampler = RandomEpochSampler(4, lengths=[1.0, None, 3.0, None], batch_size=2)
+    assert sorted(sampler) == [0, 1, 2, 3]
+
+
+def test_grouped_batches_shard_whole_across_processes():
+    """Under several processes accelerate hands process k batches k, k+n, ...: each receives whole grouped
+    batches, and the processes together see the epoch's draw."""
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    sampler = RandomEpochSampler(240, seed=2, lengths=LONG_LENGTHS, batch_size=8)
+    sampler.set_epoch(1)
+    batches = list(BatchSampler(sampler, 8, drop_last=False))
+    shards = []
+    for rank in range(2):
+        sampler.set_epoch(1)
+        shard = BatchSamplerShard(
+            BatchSampler(sampler, 8, drop_last=False), num_processes=2, process_index=rank
+        )
+        shards.append(list(shard))
+    assert shards[0] == batches[0::2] and shards[1] == batches[1::2]
+    assert all(max(LONG_LENGTHS[i] for i in b) - min(LONG_LENGTHS[i] for i in b) < 1.5 for b in batches)

@@ -20,7 +20,7 @@ from transformers import EvalPrediction, Wav2Vec2Config, Wav2Vec2ForSequenceClas
 
 from hf_ser import FocalLoss, build_feature_extractor, inverse_frequency_class_weights
 from hf_ser.data_collator import AudioDataCollator
-from hf_ser.sampler import ClassBalancedUndersampler
+from hf_ser.sampler import ClassBalancedUndersampler, RandomEpochSampler
 from hf_ser.trainer import (
     CCCLossTrainer,
     FocalLossTrainer,
@@ -577,3 +577,99 @@ def test_evaluation_is_length_bucketed_and_returns_dataset_order(tmp_path):
     assert padded_fraction(sorted_masks) < 0.5 * padded_fraction(plain_masks)
     longest = [int(m.sum(dim=1).max()) for m in sorted_masks[: len(sorted_masks) // 2]]
     assert longest == sorted(longest, reverse=True)  # the evaluate() pass ran longest first
+
+
+def _grouping_trainer(tmp_path, trainer_cls=FocalLossTrainer, grouping=None, group_norm=False, **overrides):
+    """A trainer over clips of varied length, and the attention masks of its model's forward calls."""
+    torch.manual_seed(0)
+    data = varied_length_dataset(count=24)
+    label_columns = ("label",)
+    model = tiny_masp_model(num_labels=2, group_norm=group_norm, num_trainable_layers=1)
+    if trainer_cls is CCCLossTrainer:
+        data = data.map(lambda row: {"arousal": 1.0, "valence": 2.0, "dominance": 3.0})
+        label_columns = ("arousal", "valence", "dominance")
+        model = tiny_masp_model(problem_type="regression", num_trainable_layers=1)
+    masks = record_batches(model)
+    trainer = trainer_cls(
+        model=model,
+        args=args(tmp_path, train_length_grouping=grouping, **overrides),
+        train_dataset=data,
+        data_collator=collator(label_columns=label_columns),
+    )
+    return trainer, masks
+
+
+def test_training_batches_are_length_grouped_by_default(tmp_path):
+    trainer, grouped = _grouping_trainer(tmp_path)
+    plain_trainer, plain = _grouping_trainer(tmp_path, grouping=False)
+    assert trainer._get_train_sampler().groups_by_length
+    assert not isinstance(plain_trainer._get_train_sampler(), RandomEpochSampler)
+    trainer.train()
+    plain_trainer.train()
+    assert len(grouped) == len(plain) == 6
+    # Every clip once in the epoch either way (the clips' lengths identify them here), with far less padding.
+    lengths = sorted(int(n) for m in grouped for n in m.sum(dim=1))
+    assert lengths == sorted(int(n) for m in plain for n in m.sum(dim=1))
+    assert padded_fraction(grouped) < 0.5 * padded_fraction(plain)
+
+
+def test_length_grouping_defaults_off_where_it_changes_more_than_speed(tmp_path):
+    def sampler(**kwargs):
+        return _grouping_trainer(tmp_path, **kwargs)[0]._get_train_sampler()
+
+    # A group-norm encoder's features depend on padding; CCC is a statistic of the batch.
+    assert not isinstance(sampler(group_norm=True), RandomEpochSampler)
+    assert not isinstance(sampler(trainer_cls=CCCLossTrainer), RandomEpochSampler)
+    assert sampler(trainer_cls=CCCLossTrainer, grouping=True).groups_by_length
+    assert sampler(group_norm=True, grouping=True).groups_by_length
+    # transformers' own samplers are left alone.
+    assert not isinstance(sampler(grouping=True, train_sampling_strategy="sequential"), RandomEpochSampler)
+
+
+def test_paper002_real_runs_build_the_challenge_baseline():
+    """Real runs (not only --tiny) get the released baseline: ASP as wide as the encoder, the released head."""
+    module = load_example("train_baseline_paper002")
+    kwargs = module.baseline_config_kwargs(
+        "regression", {"id2label": {0: "valence"}, "label2id": {"valence": 0}}
+    )
+    assert kwargs["asp_attention_size"] is None and kwargs["pooling"] == "asp"
+    assert kwargs["head_projection"] is False and kwargs["head_input_dropout"] == 0.5
+    assert kwargs["num_trainable_layers"] is None and kwargs["loss"] == "ccc"
+
+
+@pytest.mark.parametrize("attributes", [["valence", "dominance"], ["dominance", "arousal", "valence"]])
+def test_paper002_attribute_subsets_and_orders_are_named_right(tmp_path, attributes):
+    module = load_example("train_baseline_paper002")
+    metrics = module.main(
+        ["--tiny", "--task", "attributes", "--output-dir", str(tmp_path), "--max-steps", "1",
+         "--attributes", *attributes]
+    )  # fmt: skip
+    assert {key for key in metrics if key.startswith("eval_ccc_")} == {
+        *(f"eval_ccc_{name}" for name in attributes),
+        "eval_ccc_mean",
+    }
+
+
+def test_attribute_metrics_name_reordered_columns():
+    from transformers import EvalPrediction
+
+    from hf_ser.trainer import attribute_metrics
+
+    references = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 2.0], [4.0, 1.0]])
+    predictions = references.copy()
+    predictions[:, 1] = predictions[::-1, 1]  # second column anti-correlated
+    result = attribute_metrics(["valence", "dominance"])(EvalPrediction(predictions, references))
+    assert result["ccc_valence"] == pytest.approx(1.0) and result["ccc_dominance"] < 0
+
+
+def test_paper002_attribute_runs_keep_other_and_no_agreement_rows(tmp_path):
+    from hf_ser.data.synthetic import make_tiny_corpus
+
+    module = load_example("train_baseline_paper002")
+    corpus_dir = make_tiny_corpus(tmp_path / "corpus", n_speakers=4, clips_per_class=1)
+    attributes = module.load_corpus(corpus_dir, "attributes")
+    categorical = module.load_corpus(corpus_dir, "categorical")
+    # Other (8) and No agreement (9) rows are trained on and evaluated, like labels_consensus.csv as it is.
+    labels = set(attributes["train"]["label"]) | set(attributes["validation"]["label"])
+    assert {8, 9} <= labels
+    assert len(attributes["train"]) > len(categorical["train"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from transformers import PreTrainedTokenizerFast
 
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
 
@@ -60,6 +61,84 @@ def tiny_whisper_config(**overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+WORDS = [
+    "i",
+    "am",
+    "so",
+    "happy",
+    "sad",
+    "angry",
+    "today",
+    "this",
+    "is",
+    "not",
+    "good",
+    "great",
+    "the",
+    "a",
+    "you",
+    "what",
+    "did",
+    "say",
+]
+
+
+# ---------------------------------------------------------------------------------------------- tiny builders
+def tiny_text_config() -> dict:
+    return {
+        "model_type": "roberta",
+        "vocab_size": len(WORDS) + 4,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 64,
+        "pad_token_id": 1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+    }
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A RoBERTa-style word-level tokenizer built locally (nothing downloaded)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+# View sizes of the tiny multi-view model (paper 003's Whisper, WavLM and HuBERT views, shrunk).
+TINY_VIEWS = {"whisper": 12, "wavlm": 8, "hubert": 8}
+
+
+def tiny_multiview_config(**kwargs):
+    from hf_ser import MultiViewSERConfig
+
+    kwargs.setdefault("view_names", list(TINY_VIEWS))
+    kwargs.setdefault("view_dims", list(TINY_VIEWS.values()))
+    kwargs.setdefault(
+        "score_sets", [["whisper"], ["whisper", "wavlm"], ["wavlm"], ["hubert", "wavlm"], ["hubert"]]
+    )
+    kwargs.setdefault("score_weights", [0.02, 0.15, 0.01, 0.8, 0.02])
+    return MultiViewSERConfig(fusion_size=8, gate_size=6, mlp_hidden_size=5, **kwargs)
+
+
+def tiny_views(batch: int = 6, seed: int = 0) -> dict:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return {name: torch.randn(batch, dim, generator=generator) for name, dim in TINY_VIEWS.items()}
 
 
 def tiny_masp_config(kind: str = "wavlm", group_norm: bool = False, **kwargs) -> WavLMMASPConfig:

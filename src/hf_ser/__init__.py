@@ -7,34 +7,58 @@
 
 from __future__ import annotations
 
-from .audio import AudioError, load_audio, prepare_waveform
-from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
-from .configuration_multiview import MultiViewSERConfig
-from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
-from .data import MSPPodcast, load_msp_podcast
-from .data_collator import AudioDataCollator
-from .embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
-from .ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
-from .feature_extraction import build_feature_extractor
-from .hub import push_space, push_to_hub
-from .inference import classify, predict_logits
-from .losses import CCCLoss, FocalLoss, concordance_correlation_coefficient, inverse_frequency_class_weights
-from .metrics import load_metric
-from .model_card import CardData, ModelCardCallback
-from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
-from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
-from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
-from .pipelines import SERAudioClassificationPipeline, SpeechEmotionRegressionPipeline
-from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
-from .registration import register_auto_classes
-from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, LengthSortedSampler
-from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
-
 __version__ = "0.1.0"
 
-register_auto_classes()
+
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# Without torch (an ONNX Runtime-only deployment) only the torch-free parts load: `hf_ser.onnx.ORTSERModel` and the
+# audio helpers. Everything else needs torch and transformers.
+TORCH_AVAILABLE = _torch_importable()
+
+if TORCH_AVAILABLE:
+    from .audio import AudioError, load_audio, prepare_waveform
+    from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
+    from .configuration_multiview import MultiViewSERConfig
+    from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
+    from .data import MSPPodcast, load_msp_podcast
+    from .data_collator import AudioDataCollator
+    from .embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
+    from .ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
+    from .feature_extraction import build_feature_extractor
+    from .hub import push_space, push_to_hub
+    from .inference import classify, predict_logits
+    from .losses import (
+        CCCLoss,
+        FocalLoss,
+        concordance_correlation_coefficient,
+        inverse_frequency_class_weights,
+    )
+    from .metrics import load_metric
+    from .model_card import CardData, ModelCardCallback
+    from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
+    from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
+    from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
+    from .pipelines import SERAudioClassificationPipeline, SpeechEmotionRegressionPipeline
+    from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
+    from .registration import register_auto_classes
+    from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, LengthSortedSampler
+    from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
+
+    register_auto_classes()
+    from .onnx.export import export_onnx
+else:
+    from .audio import AudioError, load_audio, prepare_waveform
 
 __all__ = [
+    "export_onnx",
+    "ORTSERModel",
     "MULTIMODAL_ATTRIBUTES",
     "MultimodalSERConfig",
     "MultimodalSEROutput",
@@ -85,3 +109,7 @@ __all__ = [
     "FocalLossTrainer",
     "SERTrainingArguments",
 ]
+from .onnx import ORTSERModel  # noqa: E402  (torch-free)
+
+if not TORCH_AVAILABLE:
+    __all__ = [name for name in __all__ if name in globals()]

@@ -446,10 +446,26 @@ def analyze_mismatch(
 ) -> dict[str, float]:
     """Decision mismatch (Table II), cosine distances (Fig. 3) and the threshold table (Table III) of paper 004;
     writes `mismatch.csv`, `cosine_distances.csv` and `cosine_distances.png`."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     pred_a, emb_a = predictions_and_embeddings(model_a, waveforms, feature_extractor)
     pred_b, emb_b = predictions_and_embeddings(model_b, waveforms, feature_extractor)
+    return summarize_mismatch(pred_a, emb_a, pred_b, emb_b, output_dir, threshold=threshold, names=names)
+
+
+def summarize_mismatch(
+    pred_a: np.ndarray,
+    emb_a: np.ndarray,
+    pred_b: np.ndarray,
+    emb_b: np.ndarray,
+    output_dir: str | Path,
+    *,
+    threshold: float = 0.6,
+    names: tuple[str, str] = ("model A", "model B"),
+) -> dict[str, float]:
+    """`analyze_mismatch` from decisions and embeddings already computed, e.g. pooled over every cross-validation
+    fold (each clip scored by the models of the fold that held it out, as paper 004 analyses "all the data points
+    in the corpus")."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     if emb_a.shape != emb_b.shape:
         raise AnalysisError(
             f"Embedding sizes differ ({emb_a.shape[1]} vs {emb_b.shape[1]}): cosine needs one space."
@@ -582,6 +598,7 @@ __all__ = [
     "analyze_attention",
     "analyze_cka",
     "analyze_mismatch",
+    "summarize_mismatch",
     "audio_files",
     "attention_map_distances",
     "bhattacharyya_distance",

@@ -1,4 +1,4 @@
-"""The `hf-ser` command line: train, evaluate, predict, push, push-space, analyze, demo.
+"""The `hf-ser` command line: train, evaluate, predict, export, push, push-space, analyze, demo.
 
 Every command explains its options with `--help`. Every problem the user can fix (a wrong path, model id, option
 value, corpus, recipe, an unwritable output, an unreachable Hub) ends with a one-line error on stderr and exit
@@ -136,6 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--skip-errors", action="store_true", help="Keep going past unreadable files.")
 
+    export = commands.add_parser(
+        "export",
+        help="Export a saved model to ONNX (fp32 or int8), verified against PyTorch, for torch-free inference.",
+        description="Writes model.onnx (dynamic batch and time, attention mask input), the config, the feature "
+        "extractor, onnx_export.json and a model card section, after checking ONNX Runtime against PyTorch on a "
+        "padded batch of clips. The folder runs with hf_ser.onnx.ORTSERModel (onnxruntime + numpy only), "
+        'pipeline("audio-classification", model=FOLDER) and hf-ser predict --model FOLDER. Needs hf_ser[onnx].',
+    )
+    export.add_argument("--model", required=True, help="Folder of a saved hf_ser model.")
+    export.add_argument("--output-dir", required=True, help="Where the ONNX folder goes.")
+    export.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="int8: dynamic quantisation (smaller, faster).",
+    )
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17).")
+
     demo = commands.add_parser(
         "demo",
         help="Run the embedded demo: synthesize a corpus, train, evaluate, reload, predict (no corpus, no network).",
@@ -168,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cli_commands(commands)  # push, push-space
     add_ensemble_parser(commands)  # ensemble create / predict
+    from .convert import add_convert_parser
+
+    add_convert_parser(commands)  # convert SRC DST (released checkpoints)
     return parser
 
 
@@ -186,14 +207,26 @@ def check_model_source(model_id: str) -> None:
 
 
 def load_audio_model(model_id: str):
-    """A saved audio model and its feature extractor (registered hf_ser classes; no remote code: a folder's or
-    repository's code files are never run, and no prompt ever offers to)."""
+    """A saved audio model and its feature extractor (registered hf_ser classes, or ONNX Runtime for an
+    `hf-ser export` folder; no remote code: a folder's or repository's code files are never run, and no prompt
+    ever offers to)."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
     from transformers.utils import logging as hf_logging
 
     check_model_source(model_id)
-    from huggingface_hub.utils import logging as hub_logging
+    from .onnx import ORTSERModel, is_onnx_folder
 
+    if is_onnx_folder(model_id):  # an `hf-ser export` folder: ONNX Runtime, same predictions
+        try:
+            model = ORTSERModel.from_pretrained(model_id)
+        except ImportError as error:
+            raise CommandError(str(error)) from None
+        if model.feature_extractor is None:
+            raise CommandError(
+                f"the ONNX model {model_id!r} does not read audio (inputs {model.input_names})"
+            )
+        return model, model.feature_extractor
     verbosity, hub_verbosity = hf_logging.get_verbosity(), hub_logging.get_verbosity()
     # The loading report and the Hub client's retry messages are turned into one line below.
     hf_logging.set_verbosity_error()
@@ -371,6 +404,44 @@ def check_submission_labels(model) -> None:
             )
 
 
+def cmd_export(args) -> int:
+    from .onnx import ONNXExportError
+
+    source = Path(args.model)
+    if not source.is_dir():
+        raise CommandError(f"--model {args.model}: no such folder (give the folder of a saved hf_ser model)")
+    if not (source / "config.json").is_file():
+        raise CommandError(f"--model {args.model} has no config.json: is it a saved model folder?")
+    output_dir = writable_dir(args.output_dir)
+    if output_dir.resolve() == source.resolve():
+        raise CommandError(
+            "--output-dir must differ from --model (the export writes its own config and card)"
+        )
+    quantize = None if args.quantize == "none" else args.quantize
+    try:
+        from .onnx.export import export_onnx
+
+        print(
+            f"[hf-ser export] exporting {source} ({args.quantize}) and checking it against PyTorch",
+            flush=True,
+        )
+        folder = export_onnx(source, output_dir, quantize=quantize, opset=args.opset)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except ONNXExportError as error:
+        raise CommandError(str(error)) from None
+    import json
+
+    info = json.loads((folder / "onnx_export.json").read_text())
+    check = info["verification"]
+    print(
+        f"[hf-ser export] wrote {folder / 'model.onnx'}; max |ONNX - PyTorch| on a padded batch: "
+        f"{check['max_abs_diff_padded_batch']:.2e}"
+        + (f", top-1 agreement {check['top1_agreement']:.0%}" if "top1_agreement" in check else "")
+    )
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -425,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "demo": cmd_demo}
     handlers["analyze"] = cmd_analyze
+    handlers["export"] = cmd_export
     try:
         if args.command in ("push", "push-space"):
             from .hub import run_cli
@@ -434,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
             from .ensemble import run_ensemble_command
 
             return run_ensemble_command(args)
+        if args.command == "convert":
+            from .convert import run_convert_command
+
+            return run_convert_command(args)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print(f"hf-ser {args.command}: interrupted", file=sys.stderr)

@@ -72,7 +72,10 @@ class MultimodalSERConfig(PreTrainedConfig):
         head_hidden_size (`int`, *optional*, defaults to 256):
             Hidden width of the three attribute MLPs and the gender MLP (2 layers each; paper 001: 256).
         dropout (`float`, *optional*, defaults to 0.1):
-            Dropout in the convolution stack and the heads (not given in the paper).
+            Dropout between the pointwise convolutions (not given in the paper; 0.1 as the authors' released code).
+        head_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout between the two layers of the attribute and gender MLPs. The released heads have none (Linear,
+            ReLU, Linear); the paper gives no value.
         speaker_embedding_size (`int`, *optional*, defaults to 0):
             Size of an optional precomputed speaker embedding concatenated to the representation (paper 001's
             "+S Emb", which hurt on the test set); 0 disables it.
@@ -119,6 +122,7 @@ class MultimodalSERConfig(PreTrainedConfig):
     conv_num_layers: int = 3
     head_hidden_size: int = 256
     dropout: float = 0.1
+    head_dropout: float = 0.0
     speaker_embedding_size: int = 0
     num_genders: int = 2
     gender_loss_weight: float = 1.0
@@ -176,8 +180,9 @@ class MultimodalSERConfig(PreTrainedConfig):
             raise ValueError("speaker_embedding_size and num_genders must be >= 0.")
         if self.num_genders == 1:
             raise ValueError("num_genders must be 0 (no gender head) or at least 2.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+        for name in ("dropout", "head_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
         n = len(MULTIMODAL_ATTRIBUTES)
         if len(self.attribute_min) != n or len(self.attribute_max) != n:
             raise ValueError(

@@ -59,6 +59,12 @@ class WavLMMASPConfig(PreTrainedConfig):
             and standard deviation over valid frames, concatenated, combined across layers with softmax weights.
             `"asp"`: attentive statistics pooling (Okabe et al., 2018) on the last layer, the challenge baseline.
             `"mean"`: masked mean of the last layer.
+        masp_normalized_last_layer (`bool`, *optional*, defaults to `True`):
+            For encoders with a final LayerNorm after the transformer layers (`do_stable_layer_norm`: WavLM-large,
+            wav2vec2-large, HuBERT-large), MASP pools the last layer after that LayerNorm: the last of the hidden
+            states in transformers 4, which the papers used (transformers 5's `hidden_states` end with the
+            un-normalised residual stream instead). `False` pools the un-normalised last layer; the final LayerNorm
+            is then unused and kept frozen. Other encoders normalise inside every layer and ignore this flag.
         asp_attention_size (`int`, *optional*, defaults to 128):
             Hidden size of the ASP frame-attention network (Okabe et al. leave it free). `None` uses the encoder's
             hidden size, as the challenge's released baseline code does; [`challenge_baseline`] sets that (paper
@@ -77,9 +83,15 @@ class WavLMMASPConfig(PreTrainedConfig):
             Width of the projection and the fully connected layers. Paper 000 gives no width; 1024 follows the
             challenge baseline's head (paper 002).
         head_num_layers (`int`, *optional*, defaults to 2):
-            Number of fully connected blocks (Linear, LayerNorm, ReLU, Dropout) after the projection.
+            Number of fully connected blocks (Linear, LayerNorm, ReLU, Dropout) after the projection (or, with
+            `head_projection=False`, in all, the first one reading the pooled features).
         head_dropout (`float`, *optional*, defaults to 0.3):
-            Dropout of the head (paper 000: 0.3).
+            Dropout of the head's blocks (paper 000: 0.3).
+        head_input_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the pooled features before the head (the challenge baseline's released head: 0.5).
+        head_projection (`bool`, *optional*, defaults to `True`):
+            Paper 000's head projects the pooled features to `head_hidden_size` before the blocks; `False` gives the
+            challenge baseline's head, whose first block reads the pooled features directly.
         loss (`str`, *optional*):
             `"focal"` (paper 000) or `"ce"` (paper 002, with `class_weights`) for classification; `"ccc"` (1-CCC,
             paper 002) or `"mse"` for regression. Defaults to `"focal"` / `"ccc"` by `problem_type`.
@@ -105,6 +117,7 @@ class WavLMMASPConfig(PreTrainedConfig):
 
     encoder_config: dict | PreTrainedConfig | None = None
     pooling: str = "masp"
+    masp_normalized_last_layer: bool = True
     asp_attention_size: int | None = 128
     num_trainable_layers: int | None = 15
     freeze_feature_encoder: bool = True
@@ -112,6 +125,8 @@ class WavLMMASPConfig(PreTrainedConfig):
     head_hidden_size: int = 1024
     head_num_layers: int = 2
     head_dropout: float = 0.3
+    head_input_dropout: float = 0.0
+    head_projection: bool = True
     loss: str | None = None
     focal_gamma: float = 2.0
     class_weights: list[float] | None = None
@@ -163,6 +178,13 @@ class WavLMMASPConfig(PreTrainedConfig):
             )
         if self.asp_attention_size is not None and self.asp_attention_size < 1:
             raise ValueError(f"asp_attention_size must be positive (or None), got {self.asp_attention_size}.")
+        for name in ("head_dropout", "head_input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+        if self.head_num_layers < 0 or (not self.head_projection and self.head_num_layers < 1):
+            raise ValueError(
+                f"head_num_layers={self.head_num_layers}: at least 1 without a projection, 0 or more with one."
+            )
         if not 0.0 <= self.layerdrop < 1.0:
             raise ValueError(f"layerdrop must be in [0, 1), got {self.layerdrop}.")
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
@@ -170,20 +192,31 @@ class WavLMMASPConfig(PreTrainedConfig):
                 f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels."
             )
 
-    @classmethod
-    def challenge_baseline(
-        cls, problem_type: str = "single_label_classification", **kwargs
-    ) -> WavLMMASPConfig:
-        """The Interspeech 2025 challenge baseline (paper 002): attentive statistics pooling on WavLM-large's last
-        layer (frame attention as wide as the encoder, like the released baseline code), every transformer layer
-        fine-tuned, weighted cross-entropy (pass `class_weights`) or 1-CCC."""
-        defaults = {
+    @staticmethod
+    def challenge_baseline_kwargs(problem_type: str = "single_label_classification") -> dict:
+        """The configuration fields [`challenge_baseline`] sets, for factories such as `from_encoder_pretrained`."""
+        return {
             "pooling": "asp",
             "asp_attention_size": None,
             "num_trainable_layers": None,
             "loss": "ccc" if problem_type == "regression" else "ce",
+            "head_hidden_size": 1024,
+            "head_num_layers": 1,
+            "head_projection": False,
+            "head_input_dropout": 0.5,
             "head_dropout": 0.5,
         }
+
+    @classmethod
+    def challenge_baseline(
+        cls, problem_type: str = "single_label_classification", **kwargs
+    ) -> WavLMMASPConfig:
+        """The Interspeech 2025 challenge baseline (paper 002) as its released code builds it: attentive statistics
+        pooling on WavLM-large's last layer (frame attention as wide as the encoder), every transformer layer
+        fine-tuned, and the released head `EmotionRegression(2H, 1024, 1, outputs, dropout=0.5)`: input dropout 0.5,
+        one block Linear(2H -> 1024), LayerNorm, ReLU, Dropout 0.5, then the output layer (2.11M parameters at
+        WavLM-large size). Weighted cross-entropy (pass `class_weights`) or 1-CCC."""
+        defaults = cls.challenge_baseline_kwargs(problem_type)
         defaults.update(kwargs)
         return cls(problem_type=problem_type, **defaults)
 

@@ -1,4 +1,5 @@
-"""Leave-one-session-out cross-validation for session-structured corpora (IEMOCAP: 5 sessions, MSP-IMPROV: 6).
+"""Leave-one-session-out cross-validation for session-structured corpora (IEMOCAP: 5 sessions, MSP-IMPROV: 6;
+`corpus_session` reads the session from either corpus's file names).
 
 Paper 004 (Purohit & Magimai.-Doss, Sec. III) follows the usual protocol: to test session k, train on the other
 sessions; performance is unweighted average recall (UAR, the mean of per-class recalls) and weighted average recall
@@ -22,6 +23,10 @@ from .errors import HFSERError
 
 # IEMOCAP utterance ids look like "Ses01F_impro01_F000": the session is the first five characters.
 _IEMOCAP_SESSION = re.compile(r"(Ses\d\d)")
+# MSP-IMPROV file names look like "MSP-IMPROV-S01A-F01-P-FM01": the speaker (F01 / M01) is one of the two actors of
+# session 1; sessions 1-6 each pair one female and one male actor of the same number.
+_MSP_IMPROV_SESSION = re.compile(r"MSP-IMPROV-S\d\d[A-Z]-[FM](\d\d)-", re.IGNORECASE)
+_SESSION_FOLDER = re.compile(r"(?:^|/)session(\d+)(?:/|$)", re.IGNORECASE)
 
 
 class CrossValidationError(HFSERError, ValueError):
@@ -34,6 +39,33 @@ def iemocap_session(name: str) -> str:
     if match is None:
         raise CrossValidationError(f"{name!r} is not an IEMOCAP utterance id (expected 'SesNN...').")
     return match.group(1)
+
+
+def msp_improv_session(name: str) -> str:
+    """The session ("Session1".."Session6") of an MSP-IMPROV file name or path, e.g.
+    `session3/S05H/P/MSP-IMPROV-S05H-F03-P-FM14.wav` -> "Session3" (from the speaker, F03: the actors of session k
+    are F0k and M0k), or from a `sessionN/` folder in the path."""
+    text = str(name).replace("\\", "/")
+    match = _MSP_IMPROV_SESSION.search(text.rsplit("/", 1)[-1])
+    if match is not None:
+        return f"Session{int(match.group(1))}"
+    folder = _SESSION_FOLDER.search(text)
+    if folder is not None:
+        return f"Session{int(folder.group(1))}"
+    raise CrossValidationError(
+        f"{name!r} is not an MSP-IMPROV file name (expected 'MSP-IMPROV-SxxX-F0k-...' or a 'sessionN/' folder)."
+    )
+
+
+def corpus_session(name: str) -> str:
+    """The session of an IEMOCAP ("Ses01".."Ses05") or MSP-IMPROV ("Session1".."Session6") utterance, whichever
+    naming `name` follows (paper 004 evaluates on both)."""
+    for parse in (iemocap_session, msp_improv_session):
+        try:
+            return parse(name)
+        except CrossValidationError:
+            continue
+    raise CrossValidationError(f"{name!r} names neither an IEMOCAP ('SesNN...') nor an MSP-IMPROV utterance.")
 
 
 def recall_scores(
@@ -147,7 +179,9 @@ def leave_one_session_out(
 __all__ = [
     "CrossValidationError",
     "CrossValidationResult",
+    "corpus_session",
     "iemocap_session",
+    "msp_improv_session",
     "leave_one_session_out",
     "recall_scores",
     "session_splits",

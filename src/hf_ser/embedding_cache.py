@@ -178,7 +178,54 @@ class SpeechFrameEmbedder:
         return [row[: int(length)] for row, length in zip(hidden, lengths, strict=True)]
 
 
+class SpeakerEmbedder:
+    """`embed_fn` of a frozen speaker extractor (paper 001's "+ S Emb", Table 3): 16 kHz waveforms -> one
+    L2-normalised x-vector per clip from a transformers `WavLMForXVector` (e.g. `microsoft/wavlm-base-plus-sv`),
+    fed back as `speaker_embeddings` through `MultimodalDataCollator(speaker_embeds_column=...)`. Set the model's
+    `speaker_embedding_size` to `embedder.size`.
+
+    Paper 001 names no extractor; an x-vector model of the Hugging Face stack is our choice. Clips are embedded one
+    at a time: base-size WavLM front ends normalise over the padded length, so batching would change a clip's
+    vector.
+
+    Example:
+        >>> embedder = SpeakerEmbedder.from_pretrained("microsoft/wavlm-base-plus-sv")  # doctest: +SKIP
+        >>> train = cache_embeddings(train, embedder, "speaker_embeds", cache_dir="cache")  # doctest: +SKIP
+    """
+
+    def __init__(self, model, feature_extractor, normalize: bool = True):
+        if not hasattr(model, "config") or not hasattr(model.config, "xvector_output_dim"):
+            raise EmbeddingCacheError(f"{type(model).__name__} is not an x-vector model (WavLMForXVector).")
+        self.model = model.eval()
+        self.feature_extractor = feature_extractor
+        self.normalize = normalize
+        self.size = int(model.config.xvector_output_dim)
+        self.fingerprint = "speaker-" + weights_fingerprint(model) + f"-{int(normalize)}"
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "microsoft/wavlm-base-plus-sv", **kwargs) -> SpeakerEmbedder:
+        """Load a `WavLMForXVector` and its feature extractor (safetensors only)."""
+        from transformers import AutoFeatureExtractor, WavLMForXVector
+
+        model = WavLMForXVector.from_pretrained(name_or_path, use_safetensors=True, **kwargs)
+        return cls(model, AutoFeatureExtractor.from_pretrained(name_or_path, **kwargs))
+
+    @torch.inference_mode()
+    def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        vectors = []
+        for waveform in waveforms:
+            inputs = self.feature_extractor(waveform, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+            vector = self.model(inputs["input_values"].to(device)).embeddings[0].float()
+            if self.normalize:
+                vector = torch.nn.functional.normalize(vector, dim=-1)
+            vectors.append(vector.cpu().numpy())
+        return np.stack(vectors)
+
+
 __all__ = [
+    "SpeakerEmbedder",
     "cache_embeddings",
     "TextEmbedder",
     "SpeechFrameEmbedder",

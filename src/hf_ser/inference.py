@@ -1,61 +1,31 @@
 """Batched inference with length bucketing: clips of similar length share a batch, so little compute goes to
 padding, and every clip's output is the same as when it runs alone.
 
-Two encoder families are not padding-invariant, so the package batches them only with clips of exactly equal
-length: those whose first convolution uses group norm (WavLM-base, wav2vec2-base), which normalises over the padded
-length, and data2vec-audio, whose stacked positional convolutions let padded frames leak into the valid ones.
+Encoders that are not padding-invariant (`hf_ser.batching.pads_exactly`) are batched only with clips of exactly
+equal length. Models exported to ONNX (`hf_ser.onnx.ORTSERModel`) are accepted too and run in ONNX Runtime.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 
 from .audio import prepare_waveform
+from .batching import length_buckets, pads_exactly, window_lengths, window_starts, windowed_logits
 from .errors import ModelOutputError
 from .feature_extraction import SAMPLING_RATE
 
 
-def pads_exactly(model) -> bool:
-    """True when the model's output for a clip does not depend on what it is batched with."""
-    config = model.config
-    # WavLMMASPConfig keeps its encoder under `encoder_config`, MultimodalSERConfig under `audio_config`.
-    encoder_config = next(
-        (
-            sub
-            for sub in (getattr(config, "encoder_config", None), getattr(config, "audio_config", None))
-            if sub is not None
-        ),
-        config,
-    )
-    if getattr(encoder_config, "model_type", None) == "data2vec-audio":
-        return False
-    return getattr(encoder_config, "feat_extract_norm", "layer") != "group"
-
-
-def length_buckets(
-    lengths: Sequence[int], batch_size: int, equal_length_only: bool = False
-) -> list[list[int]]:
-    """Indices grouped into batches of at most `batch_size`, sorted by length (longest first).
-
-    With `equal_length_only`, a batch never mixes lengths."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for index in order:
-        last = batches[-1] if batches else None
-        fits = last is not None and len(last) < batch_size
-        if fits and equal_length_only:
-            fits = lengths[last[0]] == lengths[index]
-        if fits:
-            last.append(index)
-        else:
-            batches.append([index])
-    return batches
+def check_finite_outputs(logits, clips: int) -> None:
+    """`ModelOutputError` when a model returns NaN or infinite outputs for checked, finite audio."""
+    finite = torch.isfinite(logits) if isinstance(logits, torch.Tensor) else np.isfinite(logits)
+    if not bool(finite.all()):
+        raise ModelOutputError(
+            f"The model returned NaN or infinite outputs for {clips} finite clips: its weights are corrupt or "
+            "diverged."
+        )
 
 
 @torch.inference_mode()
@@ -73,10 +43,21 @@ def predict_logits(
     Every waveform is checked by `hf_ser.prepare_waveform` first (NaN/infinite, empty, complex or boolean audio
     raises `AudioError`; clips shorter than 400 samples are zero-padded; integer PCM and multichannel arrays are
     converted). NaN or infinite outputs raise `ModelOutputError` instead of being returned.
-    `bucket=False` batches in arrival order (kept for benchmarks and comparisons)."""
+    `bucket=False` batches in arrival order (kept for benchmarks and comparisons). An ONNX export
+    (`hf_ser.onnx.ORTSERModel`) runs in ONNX Runtime with the same batches and the same checks."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     waveforms = [prepare_waveform(w, SAMPLING_RATE) for w in waveforms]
+    if getattr(model, "is_onnx", False):
+        logits = model.predict_logits(
+            waveforms,
+            feature_extractor=feature_extractor,
+            batch_size=batch_size,
+            bucket=bucket,
+            progress=progress,
+        )
+        check_finite_outputs(np.asarray(logits), len(waveforms))
+        return logits
     model.eval()
     device = next(model.parameters()).device
     lengths = [len(w) for w in waveforms]
@@ -102,11 +83,7 @@ def predict_logits(
         logits = model(
             input_values=inputs["input_values"].to(device), attention_mask=inputs["attention_mask"].to(device)
         ).logits
-        if not bool(torch.isfinite(logits).all()):
-            raise ModelOutputError(
-                f"The model returned NaN or infinite outputs for {len(batch)} finite clips: its weights are "
-                "corrupt or diverged."
-            )
+        check_finite_outputs(logits, len(batch))
         for row, index in zip(logits.float().cpu().numpy(), batch, strict=True):
             results[index] = row
     return np.stack(results) if results else np.zeros((0, model.config.num_labels), dtype=np.float32)
@@ -122,31 +99,6 @@ def classify(
     return [dict(zip(labels, map(float, row), strict=True)) for row in probs]
 
 
-def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
-    """Start samples of windows of `window` samples every `hop` samples; the last window ends at the end."""
-    if num_samples <= window:
-        return [0]
-    starts = list(range(0, num_samples - window + 1, hop))
-    if starts[-1] + window < num_samples:
-        starts.append(num_samples - window)
-    return starts
-
-
-def window_lengths(window_s: float, hop_s: float | None = None) -> tuple[int, int]:
-    """Window and hop in samples at 16 kHz; `ValueError` unless both are finite and at least 400 samples
-    (25 ms, the encoder's receptive field)."""
-    hop_s = window_s if hop_s is None else hop_s
-    for name, value in (("window_s", window_s), ("hop_s", hop_s)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number of seconds, got {value!r}.")
-    window, hop = int(window_s * SAMPLING_RATE), int(hop_s * SAMPLING_RATE)
-    if window < 400 or hop < 1:
-        raise ValueError(
-            f"window_s must be at least 0.025 s and hop_s positive, got {window_s!r} and {hop_s!r}."
-        )
-    return window, hop
-
-
 def predict_windows(
     model,
     feature_extractor,
@@ -156,17 +108,16 @@ def predict_windows(
     hop_s: float | None = None,
     batch_size: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed inference over long 16 kHz audio: returns (start times in seconds, logits per window).
-
-    Windows are cut lazily batch by batch (views, no copies of the whole signal), so memory stays flat with the
-    length of the recording. Equal-length windows batch exactly for every encoder."""
-    window, hop = window_lengths(window_s, hop_s)
-    starts = window_starts(len(waveform), window, hop)
-    logits = []
-    for i in range(0, len(starts), batch_size):
-        chunk = [waveform[s : s + window] for s in starts[i : i + batch_size]]
-        logits.append(predict_logits(model, feature_extractor, chunk, batch_size=batch_size))
-    return np.asarray(starts, dtype=np.float64) / SAMPLING_RATE, np.concatenate(logits)
+    """Windowed inference over long 16 kHz audio: returns (start times in seconds, logits per window), with memory
+    flat in the recording's length (see `hf_ser.batching.windowed_logits`)."""
+    return windowed_logits(
+        waveform,
+        lambda windows: predict_logits(model, feature_extractor, windows, batch_size=batch_size),
+        window_s=window_s,
+        hop_s=hop_s,
+        batch_size=batch_size,
+        sampling_rate=SAMPLING_RATE,
+    )
 
 
 def predict_stream_windows(
@@ -221,10 +172,11 @@ def predict_stream_windows(
 
 
 __all__ = [
-    "predict_logits",
-    "predict_windows",
+    "check_finite_outputs",
     "predict_stream_windows",
     "window_lengths",
+    "predict_logits",
+    "predict_windows",
     "classify",
     "length_buckets",
     "pads_exactly",

@@ -17,13 +17,21 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel
 from transformers import initialization as init
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.utils import can_return_tuple
 
-from .configuration_multimodal import MultimodalSERConfig
+from .configuration_multimodal import LAYER_SUM_ENCODERS, WHISPER_ENCODERS, MultimodalSERConfig
 from .losses import CCCLoss
+from .modeling_base import (
+    LABEL_FIELDS,
+    SERPreTrainedModel,
+    eager_attention,
+    encoder_checkpoint_config,
+    freeze_modules,
+)
 from .pooling import MaskedMeanPooling
 
 
@@ -63,16 +71,41 @@ class PointwiseConvStack(nn.Module):
         return self.layers(hidden_states.transpose(1, 2)).transpose(1, 2)
 
 
-class MultimodalSERPreTrainedModel(PreTrainedModel):
+class MultimodalSERPreTrainedModel(SERPreTrainedModel):
     config: MultimodalSERConfig
     config_class = MultimodalSERConfig
     base_model_prefix = "multimodal_ser"
-    main_input_name = "input_values"
     input_modalities = ("audio", "text")
     # The loss is a batch statistic (CCC): Trainer must not rescale it by item counts.
     accepts_loss_kwargs = False
     # WavLM has no SDPA path; the encoders pick their own attention implementation.
     _supports_sdpa = False
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """transformers' `from_pretrained`, which also accepts a plain speech encoder checkpoint (WavLM, wav2vec2,
+        HuBERT, data2vec-audio, or Whisper, of which the encoder is kept): it then builds a speech-only model
+        (`use_text=False`; keyword arguments that name config fields go to [`MultimodalSERConfig`]) around the
+        checkpoint's encoder, loads the encoder weights and reports the new convolutions and heads as newly
+        initialised. Safetensors only unless `use_safetensors=False`."""
+        source = encoder_checkpoint_config(
+            pretrained_model_name_or_path, kwargs, LAYER_SUM_ENCODERS + WHISPER_ENCODERS
+        )
+        if source is not None:
+            if config is None:
+                names = set(MultimodalSERConfig.__annotations__) | LABEL_FIELDS
+                config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
+                config_kwargs.setdefault("use_text", False)
+                config = MultimodalSERConfig(audio_config=source.to_dict(), **config_kwargs)
+            # Encoder keys lose their task model's prefix and go under `audio_encoder.`; Whisper keeps its encoder.
+            prefix = source.model_type.replace("-", "_")
+            mapping = (
+                {r"^(?:model\.)?encoder\.": "audio_encoder."}
+                if config.is_whisper
+                else {rf"^(?:{prefix}\.)?": "audio_encoder."}
+            )
+            kwargs.setdefault("key_mapping", mapping)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -129,11 +162,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             self.text_encoder = None
         fused_size += config.speaker_embedding_size
         self.attribute_heads = nn.ModuleList(
-            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, 1, config.head_dropout)
             for _ in range(config.num_labels)
         )
         self.gender_head = (
-            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.dropout)
+            two_layer_mlp(fused_size, config.head_hidden_size, config.num_genders, config.head_dropout)
             if config.num_genders
             else None
         )
@@ -153,14 +186,25 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
 
     def apply_freezing(self) -> None:
         """Freeze as paper 001 does: text encoder and Whisper frozen, WavLM fine-tuned (its convolutional waveform
-        encoder frozen when `config.freeze_feature_encoder`)."""
-        for module in (self.audio_encoder, self.text_encoder):
-            if module is not None:
-                module.requires_grad_(True)
-        for module in self.frozen_modules():
-            module.requires_grad_(False)
-        if self.config.freeze_feature_encoder and not self.config.is_whisper:
-            self.audio_encoder.feature_extractor.requires_grad_(False)
+        encoder frozen when `config.freeze_feature_encoder`). Frozen parts stop autograd (the waveform never
+        requires grad); the SpecAugment embedding is frozen when no time masking is configured, since nothing else
+        reads it."""
+        config = self.config
+        freeze_modules([self.audio_encoder, self.text_encoder], frozen=False)
+        frozen: list[nn.Module | nn.Parameter | None] = list(self.frozen_modules())
+        if not config.is_whisper:
+            if config.freeze_feature_encoder:
+                frozen.append(self.audio_encoder.feature_extractor)
+            audio_config = config.audio_config
+            if not (getattr(audio_config, "apply_spec_augment", False) and audio_config.mask_time_prob > 0):
+                frozen.append(getattr(self.audio_encoder, "masked_spec_embed", None))
+        freeze_modules(frozen)
+        self._sync_checkpointing()
+
+    def freeze_feature_encoder(self) -> None:
+        """Freeze the convolutional waveform encoder; recorded in the config so that loading keeps it frozen."""
+        self.config.freeze_feature_encoder = True
+        self.apply_freezing()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -186,38 +230,57 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         """The encoder's frame features before the convolutions, and their (batch, frames) validity mask.
 
         WavLM-style encoders take 16 kHz `input_values` with a sample-level `attention_mask`; Whisper takes log-mel
-        `input_features` (padded to its 30 s window) with a mel-frame-level `attention_mask`."""
+        `input_features` (padded to its window) with a mel-frame-level `attention_mask`."""
+        hidden, mask, _ = self._encode_speech(input_values, attention_mask, input_features)
+        return hidden, mask
+
+    def _encode_speech(
+        self,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        input_features: torch.Tensor | None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, BaseModelOutput]:
+        """`speech_frames`, plus the speech encoder's own output (with its hidden states / attentions on request)."""
+        flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
         frozen = self.config.freeze_audio_encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+        with (
+            torch.set_grad_enabled(torch.is_grad_enabled() and not frozen),
+            eager_attention(self.audio_encoder.config, enabled=output_attentions),
+        ):
             if self.config.is_whisper:
                 if input_features is None:
                     raise ValueError(
                         "A Whisper speech branch needs `input_features` (log-mel, WhisperFeatureExtractor)."
                     )
-                hidden = self.audio_encoder(input_features).last_hidden_state
+                encoded = self.audio_encoder(input_features, return_dict=True, **flags)
+                hidden = encoded.last_hidden_state
                 if attention_mask is None:
-                    return hidden, None
+                    return hidden, None, encoded
                 lengths = self.audio_encoder._get_feat_extract_output_lengths(attention_mask.sum(-1))
                 frames = torch.arange(hidden.shape[1], device=hidden.device)
-                return hidden, frames[None, :] < lengths[:, None].to(hidden.device)
+                return hidden, frames[None, :] < lengths[:, None].to(hidden.device), encoded
             if input_values is None:
                 raise ValueError("A WavLM-style speech branch needs `input_values` (16 kHz waveforms).")
             self._layer_states = {}
             try:
-                last = self.audio_encoder(input_values, attention_mask=attention_mask, return_dict=True)
+                encoded = self.audio_encoder(
+                    input_values, attention_mask=attention_mask, return_dict=True, **flags
+                )
                 states = self._layer_states
             finally:
                 self._layer_states = None
         num_layers = len(self.audio_encoder.encoder.layers)
         # Hidden states as transformers' output_hidden_states used to define them: the input of the first layer,
         # the outputs of the others, and the final (normalised) last_hidden_state.
-        stacked = torch.stack([states[i] for i in range(num_layers)] + [last.last_hidden_state])
+        stacked = torch.stack([states[i] for i in range(num_layers)] + [encoded.last_hidden_state])
         weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
         hidden = torch.einsum("l,lbtd->btd", weights, stacked)
         mask = None
         if attention_mask is not None:
             mask = self.audio_encoder._get_feature_vector_attention_mask(hidden.shape[1], attention_mask)
-        return hidden, mask
+        return hidden, mask, encoded
 
     def pool_speech(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         """Pointwise convolutions, then the mean over valid frames: (batch, channels)."""
@@ -248,6 +311,7 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         return torch.sigmoid(raw) * (high - low) + low
 
     # ----------------------------------------------------------------------------------------------- forward
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor | None = None,
@@ -261,9 +325,10 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         speaker_embeddings: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         gender: torch.Tensor | None = None,
-        return_dict: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
-    ) -> MultimodalSEROutput | tuple:
+    ) -> MultimodalSEROutput:
         r"""
         input_values (`torch.Tensor` of shape `(batch, samples)`, *optional*): 16 kHz waveforms (WavLM branch).
         attention_mask (`torch.Tensor`, *optional*): validity of `input_values` samples, or of `input_features`
@@ -280,8 +345,14 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         labels (`torch.Tensor` of shape `(batch, 3)`, *optional*): arousal, valence, dominance.
         gender (`torch.Tensor` of shape `(batch,)`, *optional*): gender class ids (-100 = unknown) for the auxiliary
             loss (also accepted as `aux_labels`).
+        output_hidden_states / output_attentions (`bool`, *optional*): return the speech encoder's hidden states /
+            attention weights (None when cached `audio_hidden_states` are given); default to the config's flags.
+            `return_dict=False` gives `outputs.to_tuple()`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, output_attentions = self._output_flags(output_hidden_states, output_attentions)
+        unknown = sorted(set(kwargs) - {"aux_labels"})
+        if unknown:
+            raise TypeError(f"MultimodalSERForRegression.forward got unexpected arguments {unknown}.")
         if gender is None:
             # hf_ser's collators may name the gender ids `aux_labels` (hf_ser.trainer's convention, which pops them
             # and adds the term itself, so they only reach here with a plain Trainer).
@@ -290,9 +361,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             if not (self.config.is_whisper and self.config.freeze_audio_encoder):
                 # A WavLM layer sum has trainable weights: its output cannot be computed ahead of training.
                 raise ValueError("Cached `audio_hidden_states` need a frozen Whisper speech encoder.")
-            hidden, frame_mask = audio_hidden_states, audio_frame_mask
+            hidden, frame_mask, encoded = audio_hidden_states, audio_frame_mask, BaseModelOutput()
         else:
-            hidden, frame_mask = self.speech_frames(input_values, attention_mask, input_features)
+            hidden, frame_mask, encoded = self._encode_speech(
+                input_values, attention_mask, input_features, output_hidden_states, output_attentions
+            )
         parts = [self.pool_speech(hidden, None if frame_mask is None else frame_mask.bool())]
 
         if self.config.use_text:
@@ -319,10 +392,14 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         if labels is not None:
             loss = self.compute_loss(logits, labels, aux_logits, gender)
 
-        if not return_dict:
-            output = (logits, aux_logits, embeddings)
-            return ((loss,) + output) if loss is not None else output
-        return MultimodalSEROutput(loss=loss, logits=logits, aux_logits=aux_logits, embeddings=embeddings)
+        return MultimodalSEROutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+            aux_logits=aux_logits,
+            embeddings=embeddings,
+        )
 
     def compute_loss(
         self,
@@ -334,12 +411,15 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         """Eq. 1 of paper 001: sum over attributes of (1 - CCC) + alpha * CE(gender) when gender labels are given."""
         labels = labels.to(logits.device).float().view_as(logits)
         loss = self.ccc_loss(logits.float(), labels)
-        if gender is not None and aux_logits is not None and self.config.gender_loss_weight:
-            gender = gender.to(aux_logits.device).long().view(-1)
-            if (gender != -100).any():
-                gender_loss = nn.functional.cross_entropy(aux_logits.float(), gender, ignore_index=-100)
-                loss = loss + self.config.gender_loss_weight * gender_loss
-        return loss
+        if aux_logits is None or not self.config.gender_loss_weight:
+            return loss
+        known = None if gender is None else gender.to(aux_logits.device).long().view(-1)
+        if known is not None and (known != -100).any():
+            gender_loss = nn.functional.cross_entropy(aux_logits.float(), known, ignore_index=-100)
+            return loss + self.config.gender_loss_weight * gender_loss
+        # No known gender in this batch: a zero term keeps the gender head in the graph, so that every trainable
+        # parameter gets a (zero) gradient, as DistributedDataParallel requires.
+        return loss + 0.0 * aux_logits.sum()
 
     # ----------------------------------------------------------------------------------------------- factory
     @classmethod
@@ -350,9 +430,15 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         *,
         revision: str | None = None,
         cache_dir: str | None = None,
+        whisper_window_s: float = 15.0,
         **config_kwargs,
     ) -> MultimodalSERForRegression:
         """Build the model around pretrained encoders with fresh convolutions and heads.
+
+        A Whisper encoder reads a `whisper_window_s` window (paper 001 and its release: 15 s, the first 750 of
+        Whisper's 1,500 positions, with `chunk_length=15` in the feature extractor; see
+        `MultimodalSERProcessor.from_encoders_pretrained`). Whisper has no attention mask, so the window changes
+        the real frames' outputs: use the window the model was trained with.
 
         `audio_name_or_path` is a WavLM-style model (`"microsoft/wavlm-large"`, MM-WavLM) or a Whisper model
         (`"openai/whisper-large-v3"`, MM-Whisper: only its encoder is kept); `text_name_or_path` is the text encoder
@@ -362,6 +448,15 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         """
         hub = {"revision": revision, "cache_dir": cache_dir}
         audio_config = AutoConfig.from_pretrained(audio_name_or_path, **hub)
+        if audio_config.model_type == "whisper":
+            # 50 encoder positions per second (10 ms mel hop, stride-2 convolution): 750 for 15 s.
+            positions = int(round(whisper_window_s * 50))
+            if not 0 < positions <= audio_config.max_source_positions:
+                raise ValueError(
+                    f"whisper_window_s={whisper_window_s} needs {positions} positions; {audio_name_or_path} has "
+                    f"{audio_config.max_source_positions} ({audio_config.max_source_positions / 50:g} s)."
+                )
+            audio_config.max_source_positions = positions
         text_config = (
             AutoConfig.from_pretrained(text_name_or_path, **hub).to_dict() if text_name_or_path else None
         )
@@ -371,9 +466,11 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         )
         model = cls(config)
         audio = AutoModel.from_pretrained(audio_name_or_path, use_safetensors=True, **hub)
+        audio_state = (audio.get_encoder() if config.is_whisper else audio).state_dict()
         if config.is_whisper:
-            audio = audio.get_encoder()
-        _load_encoder(model.audio_encoder, audio, audio_name_or_path)
+            positions = config.audio_config.max_source_positions
+            audio_state["embed_positions.weight"] = audio_state["embed_positions.weight"][:positions]
+        _load_encoder(model.audio_encoder, audio_state, audio_name_or_path)
         del audio
         if text_name_or_path is not None:
             text = AutoModel.from_pretrained(
@@ -386,8 +483,9 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         return model
 
 
-def _load_encoder(target: nn.Module, source: nn.Module, name: str) -> None:
-    missing, _ = target.load_state_dict(source.state_dict(), strict=False)
+def _load_encoder(target: nn.Module, source: nn.Module | dict, name: str) -> None:
+    state = source if isinstance(source, dict) else source.state_dict()
+    missing, _ = target.load_state_dict(state, strict=False)
     if missing:
         raise ValueError(f"{name} lacks encoder weights: {missing[:5]} ...")
 

@@ -28,9 +28,11 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_multiview import MultiViewSERConfig
 from .losses import CCCLoss
+from .modeling_base import SERPreTrainedModel, freeze_modules
 
 
 @dataclass
@@ -130,12 +132,14 @@ class ScoreBranch(nn.Module):
         return self.mlp(self.gate(f1, f2, f1_hat, f2_hat))
 
 
-class MultiViewSERPreTrainedModel(PreTrainedModel):
+class MultiViewSERPreTrainedModel(SERPreTrainedModel):
     config: MultiViewSERConfig
     config_class = MultiViewSERConfig
     base_model_prefix = "multiview"
     main_input_name = "view_embeddings"
     input_modalities = "audio"
+    # The optional view encoders are frozen feature extractors; the fusion heads have no layers to checkpoint.
+    supports_gradient_checkpointing = False
 
 
 class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
@@ -171,8 +175,11 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
                 if encoder.config.model_type == "whisper":
                     self._whisper_extractors[name] = _whisper_extractor(encoder.config)
         self.post_init()
-        if self.view_encoders is not None:
-            self.view_encoders.requires_grad_(False)
+        self.apply_freezing()
+
+    def apply_freezing(self) -> None:
+        """The view encoders are frozen feature extractors (paper 003, Sec. 2.1); only the fusion heads train."""
+        freeze_modules([self.view_encoders])
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -327,22 +334,25 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
             if tensor.dim() != 2 or tensor.shape[-1] != dim:
                 raise ValueError(f"View {name!r} must have shape (batch, {dim}); got {tuple(tensor.shape)}.")
             views[name] = tensor
-        batch_sizes = {t.shape[0] for t in views.values()}
-        if len(batch_sizes) != 1:
+        # Compared pairwise, not through a Python set: sizes are symbolic under torch.export with a dynamic batch.
+        first = next(iter(views.values()))
+        if any(tensor.shape[0] != first.shape[0] for tensor in views.values()):
             raise ValueError(
                 f"Views disagree on the batch size: { {k: v.shape[0] for k, v in views.items()} }."
             )
         return views
 
+    @can_return_tuple
     def forward(
         self,
         view_embeddings: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
         input_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
-    ) -> MultiViewSEROutput | tuple:
+    ) -> MultiViewSEROutput:
         r"""
         view_embeddings (mapping, sequence or `torch.Tensor`): the cached utterance embeddings of every view (see the
             class docstring); alternatively keyword arguments `<view>_embedding`.
@@ -352,8 +362,18 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
             used when no embeddings are given and the model holds its encoders (`from_encoders_pretrained`).
         attention_mask (`torch.Tensor` of shape `(batch, samples)`, *optional*): 1 on real samples of
             `input_values`.
+        output_hidden_states / output_attentions: not available (the model reads pooled utterance embeddings);
+            requesting them, here or through the config, raises an error. `return_dict=False` gives
+            `outputs.to_tuple()`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if any(self._output_flags(output_hidden_states, output_attentions)):
+            raise ValueError(
+                "MultiViewSERForRegression reads pooled utterance embeddings: it has no hidden states or attention "
+                "weights to return (output_hidden_states / output_attentions must be off, in the call and the config)."
+            )
+        unknown = sorted(k for k in kwargs if not k.endswith("_embedding"))
+        if unknown:
+            raise TypeError(f"MultiViewSERForRegression.forward got unexpected arguments {unknown}.")
         given = view_embeddings is not None or any(k.endswith("_embedding") for k in kwargs)
         if not given and input_values is not None:
             view_embeddings = self.embed_audio(input_values, attention_mask)
@@ -376,9 +396,6 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
                     self.loss_fct(score_sets[:, k].float(), labels) for k in range(score_sets.shape[1])
                 )
 
-        if not return_dict:
-            output = (logits, score_sets, embeddings)
-            return ((loss,) + output) if loss is not None else output
         return MultiViewSEROutput(loss=loss, logits=logits, score_sets=score_sets, embeddings=embeddings)
 
 

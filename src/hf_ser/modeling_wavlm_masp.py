@@ -12,12 +12,20 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedConfig
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import can_return_tuple
 
-from .configuration_wavlm_masp import WavLMMASPConfig
+from .configuration_wavlm_masp import SUPPORTED_ENCODERS, WavLMMASPConfig
 from .losses import CCCLoss, FocalLoss
+from .modeling_base import (
+    LABEL_FIELDS,
+    SERPreTrainedModel,
+    eager_attention,
+    encoder_checkpoint_config,
+    freeze_modules,
+)
 from .pooling import AttentiveStatisticsPooling, MaskedMeanPooling, MultiLayerStatisticsPooling
 from .wavlm_sdpa_attention import set_sdpa_enabled, use_sdpa_attention
 
@@ -59,52 +67,84 @@ class _RecordHook:
 
 
 class FeedForwardHead(nn.Module):
-    """Paper 000's classifier: a projection, then `num_layers` blocks of Linear, LayerNorm, ReLU and Dropout, then
-    the output layer."""
+    """The feed-forward head: optional input dropout, an optional projection, `num_layers` blocks of Linear,
+    LayerNorm, ReLU and Dropout, then the output layer.
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float, num_outputs: int):
+    Paper 000 (`projection=True`, the default): a projection to `hidden_size`, then the blocks. The challenge
+    baseline (paper 002, its released `EmotionRegression`): input dropout, no projection, the first block mapping the
+    pooled features to `hidden_size` directly."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        num_outputs: int,
+        input_dropout: float = 0.0,
+        projection: bool = True,
+    ):
         super().__init__()
-        self.projection = nn.Linear(input_size, hidden_size)
+        self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
+        self.projection = nn.Linear(input_size, hidden_size) if projection else None
+        sizes = [hidden_size if projection else input_size] + [hidden_size] * num_layers
         self.layers = nn.ModuleList(
             nn.Sequential(
-                nn.Linear(hidden_size, hidden_size), nn.LayerNorm(hidden_size), nn.ReLU(), nn.Dropout(dropout)
+                nn.Linear(sizes[i], hidden_size), nn.LayerNorm(hidden_size), nn.ReLU(), nn.Dropout(dropout)
             )
-            for _ in range(num_layers)
+            for i in range(num_layers)
         )
-        self.output = nn.Linear(hidden_size, num_outputs)
+        self.output = nn.Linear(hidden_size if (projection or num_layers) else input_size, num_outputs)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        hidden = self.projection(features)
+        hidden = self.input_dropout(features)
+        if self.projection is not None:
+            hidden = self.projection(hidden)
         for layer in self.layers:
             hidden = layer(hidden)
         return self.output(hidden)
 
 
-class WavLMMASPPreTrainedModel(PreTrainedModel):
+class WavLMMASPPreTrainedModel(SERPreTrainedModel):
     config: WavLMMASPConfig
     config_class = WavLMMASPConfig
     base_model_prefix = "encoder"
-    main_input_name = "input_values"
     input_modalities = "audio"
-    supports_gradient_checkpointing = True
     # WavLM has no SDPA path in transformers; the encoder decides its own attention implementation.
     _supports_sdpa = False
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        # Safetensors only: a pickle-only checkpoint is refused unless the caller passes use_safetensors=False.
-        kwargs.setdefault("use_safetensors", True)
-        model = super().from_pretrained(*args, **kwargs)
-        # Loading materialises fresh parameters (requires_grad=True): re-apply the configured freezing.
-        if hasattr(model, "apply_freezing"):
-            model.apply_freezing()
-        return model
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
+        """transformers' `from_pretrained`, which also accepts a plain encoder checkpoint (WavLM, wav2vec2, HuBERT,
+        data2vec-audio), as `WavLMForSequenceClassification.from_pretrained("microsoft/wavlm-large", num_labels=8)`
+        does: the config is built around the checkpoint's encoder config (keyword arguments that name config fields
+        go to [`WavLMMASPConfig`]), the encoder weights are loaded, the new head and pooling are reported as newly
+        initialised, and the configured freezing is applied. Safetensors only unless `use_safetensors=False`."""
+        source = encoder_checkpoint_config(pretrained_model_name_or_path, kwargs, SUPPORTED_ENCODERS)
+        if source is not None:
+            if config is None:
+                config = WavLMMASPConfig(encoder_config=source.to_dict(), **_pop_config_kwargs(kwargs))
+            kwargs.setdefault("key_mapping", encoder_key_mapping(source))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, MultiLayerStatisticsPooling):
             init.zeros_(module.layer_weights)  # equal layer weights at the start
+
+
+def encoder_key_mapping(encoder_config: PreTrainedConfig) -> dict[str, str]:
+    """Checkpoint keys of an encoder saved with a task head (`wavlm.`, `wav2vec2.`, `hubert.`, `data2vec_audio.`
+    prefixes) lose that prefix; transformers then prefixes them with our `encoder.`."""
+    prefix = encoder_config.model_type.replace("-", "_")
+    return {rf"^{prefix}\.": ""}
+
+
+def _pop_config_kwargs(kwargs: dict) -> dict:
+    """The keyword arguments of `from_pretrained` that name [`WavLMMASPConfig`] fields or its labels."""
+    names = set(WavLMMASPConfig.__annotations__) | LABEL_FIELDS
+    return {key: kwargs.pop(key) for key in list(kwargs) if key in names}
 
 
 class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
@@ -147,6 +187,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             config.head_num_layers,
             config.head_dropout,
             config.num_labels,
+            input_dropout=config.head_input_dropout,
+            projection=config.head_projection,
         )
         if config.loss == "focal":
             self.loss_fct = FocalLoss(gamma=config.focal_gamma, alpha=config.class_weights)
@@ -170,40 +212,67 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
     def transformer_layers(self) -> nn.ModuleList:
         return self.encoder.encoder.layers
 
+    @property
+    def normalizes_after_layers(self) -> bool:
+        """Whether the encoder applies its LayerNorm after the transformer layers (the stable-layer-norm variants of
+        WavLM, wav2vec2 and HuBERT) rather than before them (base variants, data2vec-audio). Read from the module
+        built, since a config may carry `do_stable_layer_norm` for a family that ignores it."""
+        return type(self.encoder.encoder).__name__.endswith("StableLayerNorm")
+
+    @property
+    def pools_normalized_last_layer(self) -> bool:
+        """MASP reads the last layer after the encoder's final LayerNorm (stable-layer-norm encoders only)."""
+        return (
+            self.config.pooling == "masp"
+            and self.config.masp_normalized_last_layer
+            and self.normalizes_after_layers
+        )
+
     def apply_freezing(self) -> None:
         """Freeze what `config.num_trainable_layers` and `config.freeze_feature_encoder` say (paper 000: the conv
-        feature encoder and the lower 9 of 24 transformer layers). Frozen parameters get `requires_grad=False`, so
-        autograd keeps no activations or gradients for them."""
+        feature encoder and the lower 9 of 24 transformer layers).
+
+        Frozen parts get `requires_grad=False` and the convolutional front end is told it is frozen, so autograd
+        records nothing below the first trainable layer: the waveform never requires grad, and a backward pass
+        stops at the lowest trainable parameter. Parameters that a configuration never uses (the final LayerNorm
+        when MASP pools un-normalised layers; the SpecAugment embedding when no time masking is configured) are
+        frozen too, so that no trainable parameter goes without a gradient (DistributedDataParallel requires it).
+        """
         config = self.config
+        encoder = self.encoder
         layers = self.transformer_layers
         num_trainable = len(layers) if config.num_trainable_layers is None else config.num_trainable_layers
         first_trainable = len(layers) - num_trainable
-        for parameter in self.encoder.parameters():
-            parameter.requires_grad = True
-        frozen: list[nn.Module | nn.Parameter] = []
+        stable_layer_norm = self.normalizes_after_layers
+        freeze_modules([encoder], frozen=False)
+        frozen: list[nn.Module | nn.Parameter | None] = []
         if config.freeze_feature_encoder or first_trainable > 0:
-            frozen.append(self.encoder.feature_extractor)
+            frozen.append(encoder.feature_extractor)
+        masked_spec_embed = getattr(encoder, "masked_spec_embed", None)
         if first_trainable > 0:
             # Everything that runs before the first trainable layer is frozen with the lower layers.
-            frozen += [
-                self.encoder.feature_projection,
-                self.encoder.encoder.pos_conv_embed,
-                *layers[:first_trainable],
-            ]
-            if getattr(self.encoder, "masked_spec_embed", None) is not None:
-                frozen.append(self.encoder.masked_spec_embed)
-            if not getattr(config.encoder_config, "do_stable_layer_norm", False):
-                frozen.append(self.encoder.encoder.layer_norm)  # applied before the layers in this variant
-        if num_trainable == 0:
-            frozen.append(self.encoder.encoder.layer_norm)
-        for item in frozen:
-            params = [item] if isinstance(item, nn.Parameter) else item.parameters()
-            for parameter in params:
-                parameter.requires_grad = False
+            frozen += [encoder.feature_projection, encoder.encoder.pos_conv_embed, masked_spec_embed]
+            frozen += layers[:first_trainable]
+            if not stable_layer_norm:
+                frozen.append(encoder.encoder.layer_norm)  # applied before the layers in this variant
+        final_norm_used = (
+            not stable_layer_norm or config.pooling != "masp" or self.pools_normalized_last_layer
+        )
+        if num_trainable == 0 or not final_norm_used:
+            frozen.append(encoder.encoder.layer_norm)
+        spec_augment = getattr(config.encoder_config, "apply_spec_augment", False) and (
+            getattr(config.encoder_config, "mask_time_prob", 0) > 0
+        )
+        if not spec_augment:
+            frozen.append(masked_spec_embed)  # only read by SpecAugment's time masking
+        freeze_modules(frozen)
+        self._sync_checkpointing()
 
     def freeze_feature_encoder(self) -> None:
-        """Freeze the convolutional waveform encoder (the usual transformers name for it)."""
-        self.encoder.feature_extractor._freeze_parameters()
+        """Freeze the convolutional waveform encoder (the usual transformers name for it); recorded in the config,
+        so that loading and `apply_freezing()` keep it frozen."""
+        self.config.freeze_feature_encoder = True
+        self.apply_freezing()
 
     # ----------------------------------------------------------------------------------------------- forward
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -212,6 +281,7 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             return None
         return self.encoder._get_feature_vector_attention_mask(num_frames, attention_mask)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -219,30 +289,32 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SERClassifierOutput | tuple:
+    ) -> SERClassifierOutput:
         r"""
         input_values (`torch.Tensor` of shape `(batch, samples)`): 16 kHz waveforms, normalised by the feature
             extractor.
         attention_mask (`torch.Tensor` of shape `(batch, samples)`, *optional*): 1 on real samples, 0 on padding.
         labels (`torch.Tensor`, *optional*): class ids `(batch,)` or class distributions `(batch, classes)` for
             classification; `(batch, 3)` attribute values for regression.
+        output_hidden_states / output_attentions (`bool`, *optional*): return the encoder's hidden states /
+            attention weights; default to the config's flags. `return_dict=False` gives `outputs.to_tuple()`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, output_attentions = self._output_flags(output_hidden_states, output_attentions)
         multi_layer = self.config.pooling == "masp"
         if multi_layer:
             self.layer_recorder.start()
         if self.uses_sdpa and output_attentions:
             set_sdpa_enabled(self.encoder, False)  # SDPA returns no attention weights
         try:
-            outputs = self.encoder(
-                input_values,
-                attention_mask=attention_mask,
-                output_hidden_states=output_hidden_states,
-                output_attentions=output_attentions,
-                return_dict=True,
-            )
+            with eager_attention(self.encoder.config, enabled=output_attentions):
+                outputs = self.encoder(
+                    input_values,
+                    attention_mask=attention_mask,
+                    output_hidden_states=output_hidden_states,
+                    output_attentions=output_attentions,
+                    return_dict=True,
+                )
         finally:
             layer_outputs = self.layer_recorder.stop()
             if self.uses_sdpa and output_attentions:
@@ -251,6 +323,10 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         last_hidden = outputs.last_hidden_state
         frame_mask = self.frame_mask(last_hidden.shape[1], attention_mask)
         if multi_layer:
+            last_index = self.pooling.num_layers - 1
+            if self.pools_normalized_last_layer and last_index in layer_outputs:
+                # The last layer as transformers 4 (and the papers) exposed it: after the final LayerNorm.
+                layer_outputs[last_index] = last_hidden
             indices = sorted(layer_outputs)
             all_layers = len(indices) == self.pooling.num_layers
             embeddings = self.pooling(
@@ -264,9 +340,6 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         if labels is not None:
             loss = self.compute_loss(logits, labels)
 
-        if not return_dict:
-            output = (logits, outputs.hidden_states, outputs.attentions)
-            return ((loss,) + output) if loss is not None else output
         return SERClassifierOutput(
             loss=loss,
             logits=logits,

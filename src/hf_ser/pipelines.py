@@ -76,7 +76,7 @@ def _sized_and_indexable(inputs: Any) -> bool:
 def check_finite_logits(logits: torch.Tensor) -> None:
     """`ModelOutputError` when a model returns NaN or infinite outputs for checked, finite audio: its weights are
     corrupt or diverged, and a score computed from them would be meaningless."""
-    finite = torch.isfinite(logits)
+    finite = torch.isfinite(torch.as_tensor(logits))
     if not bool(finite.all()):
         raise ModelOutputError(
             f"The model returned {int((~finite).sum())} NaN or infinite outputs for finite audio: its weights are "
@@ -181,6 +181,11 @@ class SERAudioClassificationPipeline(LengthBucketedBatches, AudioClassificationP
 
     def buckets_by_length(self) -> bool:
         return getattr(self.model.config, "model_type", None) in BUCKETED_MODEL_TYPES
+
+    def check_model_type(self, supported_models):
+        # An ONNX export (hf_ser.onnx) stands in for the registered PyTorch class of its config.
+        if not getattr(self.model, "is_onnx", False):
+            super().check_model_type(supported_models)
 
     def preprocess(self, inputs):
         """Every input (path, URL, bytes, array, tensor, dict at any rate, `AudioDecoder`) goes through
@@ -333,11 +338,23 @@ def register_pipelines() -> None:
     if issubclass(SERAudioClassificationPipeline, current):
         # Only the class changes: the task's default model and Auto classes stay transformers'.
         classification["impl"] = SERAudioClassificationPipeline
+    _accept_onnx_folders(classification)
     if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is SpeechEmotionRegressionPipeline:
         return
     PIPELINE_REGISTRY.register_pipeline(
         TASK, pipeline_class=SpeechEmotionRegressionPipeline, pt_model=AutoModel, type="multimodal"
     )
+    _accept_onnx_folders(PIPELINE_REGISTRY.supported_tasks[TASK])
+
+
+def _accept_onnx_folders(task: dict) -> None:
+    """Put the ONNX Runtime model class first among a task's model classes: `pipeline(task, model=<hf_ser ONNX
+    export folder>)` then runs ONNX Runtime, and every other model falls through to the Auto classes."""
+    from .onnx.adapter import ORTModelForAudioClassification
+
+    classes = tuple(task.get("pt") or ())
+    if ORTModelForAudioClassification not in classes:
+        task["pt"] = (ORTModelForAudioClassification, *classes)
 
 
 __all__ = [

@@ -13,34 +13,53 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Floor under the variance before the square root: keeps sigma's gradient finite on constant inputs.
+# Floor under the variance before the square root: keeps sigma's gradient finite on constant inputs. MASP (paper
+# 000, whose Eq. 1 has no floor) uses 1e-6; ASP uses the challenge baseline's released value, 1e-5 (paper 002).
 VARIANCE_FLOOR = 1e-6
+ASP_VARIANCE_FLOOR = 1e-5
+# Statistics are accumulated in float32 at least: sqrt(E[h^2] - mu^2) in bfloat16 is far off for offset activations
+# (true sigma 1 at mean 100 gives 3.0).
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _frame_weights(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
-    """(batch, frames) float weights: 1/T_valid on valid frames, 0 on padding."""
+    """(batch, frames) float weights: 1/T_valid on valid frames, 0 on padding; float32 at least (1/T in bfloat16 is
+    off by up to 0.4 %, which would bias the mean)."""
     batch, frames = hidden_states.shape[:2]
+    dtype = torch.float32 if hidden_states.dtype in _LOW_PRECISION else hidden_states.dtype
     if frame_mask is None:
-        return hidden_states.new_full((batch, frames), 1.0 / frames)
-    mask = frame_mask.to(hidden_states.dtype)
+        return hidden_states.new_full((batch, frames), 1.0 / frames, dtype=dtype)
+    mask = frame_mask.to(dtype)
     return mask / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
 def weighted_mean_std(
-    hidden_states: torch.Tensor, weights: torch.Tensor
+    hidden_states: torch.Tensor, weights: torch.Tensor, variance_floor: float = VARIANCE_FLOOR
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over time with frame weights summing to one.
 
-    `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. Uses
-    sigma = sqrt(E[h^2] - mu^2) as in paper 000's Eq. 1 and Okabe et al.'s Eq. 5-6, with the variance floored at
-    1e-6 for numerical safety. Both moments are matrix products (weights @ h), so no (frames x dim) weighted copy
-    is materialised.
+    `hidden_states` is (..., frames, dim) and `weights` (..., frames), broadcastable. Computes paper 000's Eq. 1 and
+    Okabe et al.'s Eq. 5-6, sigma = sqrt(sum_t w_t (h_t - mu)^2), in two passes (mean, then the centred second
+    moment), which equals sqrt(E[h^2] - mu^2) in exact arithmetic but does not cancel catastrophically. Both passes
+    run in float32 (float64 inputs stay float64), also under `torch.autocast`, and the results are cast back to the
+    input's dtype. Padding (weight 0) contributes exactly nothing. The variance is floored at `variance_floor`.
     """
-    weights = weights.unsqueeze(-2).to(hidden_states.dtype)  # (..., 1, frames)
-    mean = torch.matmul(weights, hidden_states).squeeze(-2)
-    second_moment = torch.matmul(weights, hidden_states * hidden_states).squeeze(-2)
-    std = (second_moment - mean.pow(2)).clamp(min=VARIANCE_FLOOR).sqrt()
-    return mean, std
+    mean, std = _statistics(hidden_states, weights, variance_floor)
+    return mean.to(hidden_states.dtype), std.to(hidden_states.dtype)
+
+
+def _statistics(
+    hidden_states: torch.Tensor, weights: torch.Tensor, variance_floor: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`weighted_mean_std` in the compute dtype (float32 for half-precision inputs), autocast off."""
+    compute_dtype = torch.float32 if hidden_states.dtype in _LOW_PRECISION else hidden_states.dtype
+    with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+        hidden = hidden_states.to(compute_dtype)
+        weights = weights.unsqueeze(-2).to(compute_dtype)  # (..., 1, frames)
+        mean = torch.matmul(weights, hidden)  # (..., 1, dim)
+        centred = hidden - mean
+        variance = torch.matmul(weights, centred * centred).squeeze(-2)
+        return mean.squeeze(-2), variance.clamp(min=variance_floor).sqrt()
 
 
 class MaskedMeanPooling(nn.Module):
@@ -48,16 +67,25 @@ class MaskedMeanPooling(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         weights = _frame_weights(hidden_states, frame_mask)
-        return torch.matmul(weights.unsqueeze(1), hidden_states).squeeze(1)
+        with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+            mean = torch.matmul(weights.unsqueeze(1), hidden_states.to(weights.dtype)).squeeze(1)
+        return mean.to(hidden_states.dtype)
 
 
 class AttentiveStatisticsPooling(nn.Module):
     """Attentive statistics pooling (Okabe et al., 2018): frame scores e_t = v^T tanh(W h_t + b) + k, softmax over
     valid frames, then the attention-weighted mean and standard deviation, concatenated:
-    (batch, frames, dim) -> (batch, 2 * dim)."""
+    (batch, frames, dim) -> (batch, 2 * dim).
 
-    def __init__(self, hidden_size: int, attention_size: int = 128):
+    The challenge baseline's released pooling scores frames with a bias-free vector v; the bias of our last linear
+    layer shifts every score equally, which the softmax removes, so the two are the same function. Its variance floor
+    is the baseline's 1e-5."""
+
+    def __init__(
+        self, hidden_size: int, attention_size: int = 128, variance_floor: float = ASP_VARIANCE_FLOOR
+    ):
         super().__init__()
+        self.variance_floor = variance_floor
         self.attention = nn.Sequential(
             nn.Linear(hidden_size, attention_size), nn.Tanh(), nn.Linear(attention_size, 1)
         )
@@ -66,8 +94,9 @@ class AttentiveStatisticsPooling(nn.Module):
         scores = self.attention(hidden_states).squeeze(-1)
         if frame_mask is not None:
             scores = scores.masked_fill(~frame_mask.bool(), torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=1)
-        mean, std = weighted_mean_std(hidden_states, weights)
+        # Softmax in float32 (at least): frame weights must sum to one for the statistics to be right.
+        weights = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=1)
+        mean, std = weighted_mean_std(hidden_states, weights, self.variance_floor)
         return torch.cat([mean, std], dim=-1)
 
 
@@ -105,10 +134,12 @@ class MultiLayerStatisticsPooling(nn.Module):
             raise ValueError(f"MASP got {len(hidden_states)} layers for {logits.shape[0]} layer weights.")
         weights = _frame_weights(hidden_states[0], frame_mask)  # (batch, frames), shared by every layer
         per_layer = torch.stack(
-            [torch.cat(weighted_mean_std(layer, weights), dim=-1) for layer in hidden_states]
-        )
-        layer_probs = torch.softmax(logits, dim=0).to(per_layer.dtype)
-        return torch.einsum("l,lbd->bd", layer_probs, per_layer)
+            [torch.cat(_statistics(layer, weights, VARIANCE_FLOOR), dim=-1) for layer in hidden_states]
+        )  # float32 (at least) statistics
+        with torch.autocast(device_type=per_layer.device.type, enabled=False):
+            layer_probs = torch.softmax(logits.to(per_layer.dtype), dim=0)
+            pooled = torch.einsum("l,lbd->bd", layer_probs, per_layer)
+        return pooled.to(hidden_states[0].dtype)
 
 
 __all__ = [

@@ -22,7 +22,7 @@ class MultimodalSERProcessor(ProcessorMixin):
     r"""Feature extractor (speech branch) + tokenizer (text branch) of [`MultimodalSERForRegression`].
 
     `processor(audio=[...], text=[...])` returns `input_values` + `attention_mask` (WavLM-style encoders) or
-    `input_features` + `attention_mask` (Whisper: log-mel padded to its 30 s window), and `text_input_ids` +
+    `input_features` + `attention_mask` (Whisper: log-mel padded to its window, 15 s in paper 001), and `text_input_ids` +
     `text_attention_mask`.
 
     Args:
@@ -43,10 +43,16 @@ class MultimodalSERProcessor(ProcessorMixin):
 
     @classmethod
     def from_encoders_pretrained(
-        cls, audio_name_or_path: str, text_name_or_path: str, **hub_kwargs
+        cls, audio_name_or_path: str, text_name_or_path: str, whisper_window_s: float = 15.0, **hub_kwargs
     ) -> MultimodalSERProcessor:
-        """The encoders' own preprocessing, with the attention mask switched on (pooling needs it)."""
+        """The encoders' own preprocessing, with the attention mask switched on (pooling needs it). A Whisper
+        feature extractor gets `chunk_length=whisper_window_s` (paper 001: 15 s), matching
+        `MultimodalSERForRegression.from_encoders_pretrained`."""
         feature_extractor = AutoFeatureExtractor.from_pretrained(audio_name_or_path, **hub_kwargs)
+        if type(feature_extractor).__name__.startswith("Whisper"):
+            feature_extractor = AutoFeatureExtractor.from_pretrained(
+                audio_name_or_path, chunk_length=int(whisper_window_s), **hub_kwargs
+            )
         feature_extractor.return_attention_mask = True
         tokenizer = AutoTokenizer.from_pretrained(text_name_or_path, **hub_kwargs)
         return cls(feature_extractor, tokenizer)
@@ -111,6 +117,8 @@ class MultimodalDataCollator:
         gender2id (`dict`, defaults to `{"Female": 0, "Male": 1}`): MSP-Podcast's gender strings.
         text_embeds_column / audio_embeds_column (`str`, *optional*): columns of cached frozen-encoder outputs
             (`hf_ser.cache_embeddings`): pooled text vectors, or (frames, dim) Whisper frame features.
+        speaker_embeds_column (`str`, *optional*): column of cached speaker embeddings (paper 001's "+ S Emb",
+            e.g. `hf_ser.embedding_cache.SpeakerEmbedder` x-vectors), passed as `speaker_embeddings`.
         max_duration_s (`float`, defaults to 15.0), random_crop (`bool`, defaults to `False`), seed (`int`).
         gender_key (`str`, defaults to `"gender"`): batch key of the gender ids. The model's forward adds the gender
             term for `"gender"` (plain `Trainer`); `hf_ser.CCCLossTrainer` adds it itself from `"aux_labels"`.
@@ -123,6 +131,7 @@ class MultimodalDataCollator:
     gender2id: dict | None = None
     text_embeds_column: str | None = None
     audio_embeds_column: str | None = None
+    speaker_embeds_column: str | None = None
     max_duration_s: float = 15.0
     random_crop: bool = False
     seed: int = 0
@@ -180,6 +189,10 @@ class MultimodalDataCollator:
             text = [row[self.text_column] or "" for row in rows] if self.text_column in rows[0] else None
         if audio is not None or text is not None:
             batch.update(self.processor(audio=audio, text=text))
+        if self.speaker_embeds_column is not None:
+            batch["speaker_embeddings"] = torch.as_tensor(
+                np.stack([np.asarray(row[self.speaker_embeds_column]) for row in rows]), dtype=torch.float32
+            )
         labels = None
         if "labels" in rows[0]:
             labels = torch.tensor([row["labels"] for row in rows], dtype=torch.float32)

@@ -12,6 +12,12 @@ Both are plain `torch.utils.data.Sampler`s that yield dataset indices. They are 
 each process its own batches. Each epoch's draw depends only on `(seed, epoch)`; `Trainer` calls `set_epoch`, so a
 resumed run sees exactly the draws of an uninterrupted one.
 
+- `RandomEpochSampler`: the plain shuffle, drawn from `(seed, epoch)` like the balanced samplers.
+
+Each of the three training samplers can group its epoch's draw by length (`lengths` and `batch_size`): the same
+clips per epoch, rearranged so that consecutive `batch_size` chunks hold clips of similar length, with the batch order
+shuffled (see `group_by_length`). MSP-Podcast clips are 2.75-11 s: random batches pad about 30 % of the frames.
+
 - `LengthSortedSampler` with `clip_durations`: evaluation and prediction in batches of clips of similar length
   (issue 9: batched, length-bucketed inference is what the evaluation loop uses by default).
 """
@@ -41,11 +47,85 @@ def _class_indices(labels: Sequence[int], ignore_index: int | None) -> list[np.n
     return [np.flatnonzero(keep & (labels == c)) for c in classes]
 
 
+def group_by_length(
+    order: Sequence[int],
+    lengths: Sequence[float],
+    batch_size: int,
+    rng: np.random.Generator,
+    classes: Sequence[int] | None = None,
+    batches_per_group: int = 50,
+) -> list[int]:
+    """One epoch's draw `order`, rearranged into batches of clips of similar length.
+
+    The draw is cut into groups of `batches_per_group` batches; inside a group, each class's clips are sorted longest
+    first and dealt back into that class's slots in batch order, so a batch keeps the class make-up it had in the
+    draw (class-balanced batches stay balanced) while its clips are close in length. Whole batches are then shuffled;
+    a final partial batch stays last, so every later batch still starts at a multiple of `batch_size` (what each
+    process of a multi-process run receives whole).
+
+    Args:
+        order: dataset indices of one epoch, in the drawn order.
+        lengths: a length per dataset index (any monotone unit).
+        batch_size: the per-device batch size.
+        rng: the epoch's generator (the result is reproducible from it).
+        classes: a class per dataset index, when batches must keep their class make-up; None for one class.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    order = np.asarray(order, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.float64)
+    full = len(order) // batch_size * batch_size
+    batches: list[np.ndarray] = []
+    span = batch_size * batches_per_group
+    for start in range(0, full, span):
+        group = order[start : min(start + span, full)]
+        slot_classes = np.zeros(len(group), dtype=np.int64) if classes is None else np.asarray(classes)[group]
+        grouped = group.copy()
+        for value in np.unique(slot_classes):
+            slots = np.flatnonzero(slot_classes == value)  # this class's slots, batch after batch
+            members = group[slots]
+            grouped[slots] = members[np.argsort(-lengths[members], kind="stable")]
+        batches.extend(grouped.reshape(-1, batch_size))
+    shuffled = [batches[i] for i in rng.permutation(len(batches))]
+    return np.concatenate([*shuffled, order[full:]]).astype(int).tolist()
+
+
 class _EpochSeededSampler(Sampler[int]):
-    def __init__(self, seed: int):
+    """A sampler whose epoch e is drawn from the stream `(seed, e)`, optionally grouped by length.
+
+    Subclasses implement `_draw(rng)` (one epoch's indices) and may set `_slot_classes` (a class per dataset index)
+    when their batches have a class make-up to keep."""
+
+    _slot_classes: np.ndarray | None = None
+
+    def __init__(
+        self, seed: int, lengths: Sequence[float | None] | None = None, batch_size: int | None = None
+    ):
         self.seed = int(seed)
         self.epoch = 0
         self._epoch_was_set = False
+        self.lengths = None
+        self.batch_size = batch_size
+        if lengths is not None:
+            if batch_size is None:
+                raise ValueError("Grouping by length needs the per-device batch_size.")
+            known = [float(v) for v in lengths if v is not None]
+            fill = float(np.median(known)) if known else 0.0  # unknown lengths sit in the middle
+            self.lengths = np.array([fill if v is None else float(v) for v in lengths], dtype=np.float64)
+
+    @property
+    def groups_by_length(self) -> bool:
+        return self.lengths is not None
+
+    def _draw(self, rng: np.random.Generator) -> list[int]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[int]:
+        rng = self._generator()
+        order = self._draw(rng)
+        if self.lengths is not None:
+            order = group_by_length(order, self.lengths, self.batch_size, rng, self._slot_classes)
+        yield from order
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose draw `__iter__` yields (called by `Trainer` and accelerate)."""
@@ -86,8 +166,10 @@ class ClassBalancedUndersampler(_EpochSeededSampler):
         samples_per_class: int | None = None,
         seed: int = 0,
         ignore_index: int | None = None,
+        lengths: Sequence[float | None] | None = None,
+        batch_size: int | None = None,
     ):
-        super().__init__(seed)
+        super().__init__(seed, lengths, batch_size)
         self.class_indices = _class_indices(labels, ignore_index)
         smallest = min(len(indices) for indices in self.class_indices)
         if samples_per_class is None:
@@ -101,15 +183,14 @@ class ClassBalancedUndersampler(_EpochSeededSampler):
     def __len__(self) -> int:
         return self.samples_per_class * len(self.class_indices)
 
-    def __iter__(self) -> Iterator[int]:
-        rng = self._generator()
+    def _draw(self, rng: np.random.Generator) -> list[int]:
         chosen = np.concatenate(
             [
                 rng.choice(indices, size=self.samples_per_class, replace=False)
                 for indices in self.class_indices
             ]
         )
-        yield from rng.permutation(chosen).tolist()
+        return rng.permutation(chosen).tolist()
 
 
 class ClassBalancedBatchSampler(_EpochSeededSampler):
@@ -138,12 +219,16 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
         num_samples: int | None = None,
         seed: int = 0,
         ignore_index: int | None = None,
+        lengths: Sequence[float | None] | None = None,
     ):
-        super().__init__(seed)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        super().__init__(seed, lengths, batch_size)
         self.class_indices = _class_indices(labels, ignore_index)
-        self.batch_size = batch_size
+        # Grouping keeps each batch's class make-up: every slot keeps the class of the clip drawn for it.
+        self._slot_classes = np.full(max(int(i.max()) for i in self.class_indices) + 1, -1, dtype=np.int64)
+        for value, indices in enumerate(self.class_indices):
+            self._slot_classes[indices] = value
         if num_samples is None:
             # Rounded up to whole batches, so that the last batch is balanced too.
             labelled = sum(len(i) for i in self.class_indices)
@@ -155,8 +240,7 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __iter__(self) -> Iterator[int]:
-        rng = self._generator()
+    def _draw(self, rng: np.random.Generator) -> list[int]:
         num_classes = len(self.class_indices)
         queues = [rng.permutation(indices) for indices in self.class_indices]
         positions = [0] * num_classes
@@ -172,7 +256,37 @@ class ClassBalancedBatchSampler(_EpochSeededSampler):
                 queues[c], positions[c] = rng.permutation(self.class_indices[c]), 0
             out.append(int(queues[c][positions[c]]))
             positions[c] += 1
-        yield from out
+        return out
+
+
+class RandomEpochSampler(_EpochSeededSampler):
+    """Every index once per epoch in a random order drawn from `(seed, epoch)`: the plain shuffle, reproducible and
+    resumable like the balanced samplers, and groupable by length.
+
+    Args:
+        num_samples (`int`): the dataset size.
+        seed (`int`, defaults to 0): base seed; epoch e uses the stream `(seed, e)`.
+        lengths (`Sequence[float]`, *optional*): a length per clip, to group batches by length.
+        batch_size (`int`, *optional*): the per-device batch size (needed with `lengths`).
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        seed: int = 0,
+        lengths: Sequence[float | None] | None = None,
+        batch_size: int | None = None,
+    ):
+        super().__init__(seed, lengths, batch_size)
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+        self.num_samples = int(num_samples)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _draw(self, rng: np.random.Generator) -> list[int]:
+        return rng.permutation(self.num_samples).tolist()
 
 
 class LengthSortedSampler(Sampler[int]):
@@ -276,6 +390,8 @@ def labels_from_dataset(dataset, column: str) -> list[int]:
 
 
 __all__ = [
+    "RandomEpochSampler",
+    "group_by_length",
     "ClassBalancedUndersampler",
     "ClassBalancedBatchSampler",
     "LengthSortedSampler",

@@ -29,11 +29,13 @@ from torch import nn
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from .checkpoints import resolve_resume_checkpoint
+from .inference import pads_exactly
 from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
 from .sampler import (
     ClassBalancedBatchSampler,
     ClassBalancedUndersampler,
     LengthSortedSampler,
+    RandomEpochSampler,
     _EpochSeededSampler,
     clip_durations,
     labels_from_dataset,
@@ -66,6 +68,15 @@ class SERTrainingArguments(TrainingArguments):
             in dataset order. Clip lengths come from a `length`/`duration` column or, without decoding, from the
             audio files' headers (see `hf_ser.sampler.clip_durations`). Single-process runs only; `False` keeps
             dataset order.
+        train_length_grouping (`bool`, *optional*): training batches hold clips of similar length (MSP-Podcast's
+            2.75-11 s clips pad about 30 % of the frames in random batches). Each epoch keeps its random draw (the
+            same clips as without grouping, for every `sampling`; class-balanced batches keep their class make-up),
+            reproducible from the seed and on resume; under several processes each receives whole grouped batches.
+            Lengths come from the same place as for `eval_length_bucketing`. `None` (default) turns it on where it
+            changes nothing but speed: a model whose output for a clip does not depend on its batch's padding
+            (`hf_ser.inference.pads_exactly`) trained with a per-clip loss (`FocalLossTrainer`); `CCCLossTrainer`
+            leaves it off unless asked, because CCC is a statistic of the whole batch, so which clips share a batch
+            changes the loss.
     """
 
     sampling: str = field(default="none", metadata={"help": f"Training sampling, one of {SAMPLING_CHOICES}."})
@@ -79,6 +90,13 @@ class SERTrainingArguments(TrainingArguments):
     )
     eval_length_bucketing: bool = field(
         default=True, metadata={"help": "Evaluate and predict in batches of clips of similar length."}
+    )
+    train_length_grouping: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Group training batches by clip length (same clips per epoch, shuffled batch order). "
+            "Default: on where it changes only speed (padding-exact model, per-clip loss)."
+        },
     )
 
     def __post_init__(self):
@@ -205,21 +223,43 @@ class _SERTrainer(Trainer):
 
     # -------------------------------------------------------------------------------------------- sampling
     def _get_train_sampler(self, train_dataset=None):
-        sampling = getattr(self.args, "sampling", "none")
-        if sampling == "none":
-            return super()._get_train_sampler(train_dataset)
         dataset = train_dataset if train_dataset is not None else self.train_dataset
+        sampling = getattr(self.args, "sampling", "none")
+        lengths = self._train_lengths(dataset)
+        if sampling == "none" and lengths is None:
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        batch_size = self.args.per_device_train_batch_size
+        if sampling == "none":
+            return RandomEpochSampler(len(dataset), seed=seed, lengths=lengths, batch_size=batch_size)
         column = self.args.class_label_column
         if getattr(dataset, "column_names", None) is not None and column not in dataset.column_names:
             dataset = self.train_dataset  # the column may have been removed as unused by the model
         labels = labels_from_dataset(dataset, column)
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         ignore = self.args.sampling_ignore_index
         if sampling == "undersample":
-            return ClassBalancedUndersampler(labels, seed=seed, ignore_index=ignore)
+            return ClassBalancedUndersampler(
+                labels, seed=seed, ignore_index=ignore, lengths=lengths, batch_size=batch_size
+            )
         return ClassBalancedBatchSampler(
-            labels, batch_size=self.args.per_device_train_batch_size, seed=seed, ignore_index=ignore
+            labels, batch_size=batch_size, seed=seed, ignore_index=ignore, lengths=lengths
         )
+
+    # Whether grouping training batches by length changes only speed with this trainer's loss (see
+    # `SERTrainingArguments.train_length_grouping`).
+    length_grouping_by_default: bool = True
+
+    def _train_lengths(self, dataset) -> list[float | None] | None:
+        """Clip lengths for grouping training batches, or None when batches are not grouped."""
+        wanted = getattr(self.args, "train_length_grouping", False)
+        if wanted is None:
+            wanted = self.length_grouping_by_default and pads_exactly(self.model)
+        if not wanted or dataset is None or self.args.train_sampling_strategy != "random":
+            return None  # off, or the user chose one of transformers' own training samplers
+        lengths = self._clip_lengths(dataset)
+        if lengths is None:
+            logger.info("Training batches are not grouped by length: the clips' lengths are not known.")
+        return lengths
 
     # -------------------------------------------------------------------------------------------- evaluation
     @contextlib.contextmanager
@@ -367,8 +407,11 @@ class CCCLossTrainer(_SERTrainer):
             attribute and `ccc_mean`, which selects the checkpoints.
 
     CCC is a batch statistic, so gradient accumulation averages per-micro-batch CCC losses; it is not the CCC of
-    the accumulated batch. Use micro-batches that are not tiny.
+    the accumulated batch. Use micro-batches that are not tiny. For the same reason training batches are grouped by
+    length only when `train_length_grouping=True` is asked for.
     """
+
+    length_grouping_by_default = False
 
     default_selection_metric = "ccc_mean"
 
@@ -383,7 +426,7 @@ class CCCLossTrainer(_SERTrainer):
         self.loss_fct = CCCLoss(reduction=ccc_reduction, weights=attribute_weights)
 
     def default_compute_metrics(self):
-        return attribute_metrics()
+        return attribute_metrics(attribute_names=_attribute_names(self.model))
 
     def task_loss(self, logits, labels):
         labels = labels.to(logits.device).float()
@@ -425,10 +468,35 @@ def classification_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
     return compute
 
 
-def attribute_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
+def _attribute_names(model) -> list[str] | None:
+    """The model's output names (`config.id2label`, in output order) when they are emotional attributes, e.g.
+    `["valence", "dominance"]`; None otherwise (the CCC metric then assumes arousal, valence, dominance)."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    names = (
+        [id2label[i] for i in range(len(id2label))]
+        if all(i in id2label for i in range(len(id2label)))
+        else []
+    )
+    known = {"arousal", "valence", "dominance"}
+    return names if names and all(str(name).lower() in known for name in names) else None
+
+
+def _ccc(metric, predicted: np.ndarray, references: np.ndarray, attribute_names) -> dict[str, float]:
+    names = list(attribute_names) if attribute_names is not None and references.ndim == 2 else None
+    return _scalars(
+        metric.compute(predictions=predicted.tolist(), references=references.tolist(), attribute_names=names)
+    )
+
+
+def attribute_metrics(
+    attribute_names: Sequence[str] | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
     """`compute_metrics` for attributes: CCC of arousal, valence, dominance and their mean (the challenge's ranking
     metric, paper 002), from `hf_ser.metrics.load_metric("ccc")`. A single-attribute model (the baseline trains one
-    per attribute) reports `ccc` and, for model selection, the same value as `ccc_mean`."""
+    per attribute) reports `ccc` and, for model selection, the same value as `ccc_mean`.
+
+    `attribute_names` names the model's output columns in order (e.g. `["valence", "dominance"]`); by default three
+    columns are arousal, valence, dominance. `CCCLossTrainer` passes the model's `id2label` names."""
     from .metrics import load_metric
 
     metric = load_metric("ccc", keep_in_memory=True)
@@ -436,7 +504,9 @@ def attribute_metrics() -> Callable[[EvalPrediction], dict[str, float]]:
     def compute(prediction: EvalPrediction) -> dict[str, float]:
         references = np.asarray(prediction.label_ids, dtype=np.float64)
         predicted = _logits(prediction).astype(np.float64).reshape(references.shape)
-        result = _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
+        if references.ndim == 2 and references.shape[1] == 1:
+            references, predicted = references[:, 0], predicted[:, 0]
+        result = _ccc(metric, predicted, references, attribute_names)
         if "ccc_mean" not in result and "ccc" in result:
             result["ccc_mean"] = result[
                 "ccc"
@@ -452,6 +522,7 @@ def balanced_attribute_metrics(
     num_trials: int = 10,
     seed: int = 0,
     ignore_index: int | None = None,
+    attribute_names: Sequence[str] | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """`compute_metrics` with paper 001's balanced-subset CCC (Sec. 3, "Validation Selection") next to the full
     development set's CCC: in each of `num_trials` trials, `samples_per_class` clips are drawn from every primary
@@ -464,6 +535,7 @@ def balanced_attribute_metrics(
     Args:
         primary_labels (`Sequence[int]`): the primary emotion of every evaluation clip, in dataset order (e.g.
             `dev["label"]` of MSP-Podcast's `"all"` configuration).
+        attribute_names (`Sequence[str]`, *optional*): the output columns' names, as for `attribute_metrics`.
     """
     from .metrics import load_metric
 
@@ -489,11 +561,8 @@ def balanced_attribute_metrics(
                 f"{references.shape[0]} evaluation predictions for {labels.shape[0]} primary labels: pass the "
                 "primary emotions of the evaluation set, in its order."
             )
-        result = _scalars(metric.compute(predictions=predicted.tolist(), references=references.tolist()))
-        trials = [
-            _scalars(metric.compute(predictions=predicted[s].tolist(), references=references[s].tolist()))
-            for s in subsets
-        ]
+        result = _ccc(metric, predicted, references, attribute_names)
+        trials = [_ccc(metric, predicted[s], references[s], attribute_names) for s in subsets]
         for key in trials[0]:
             result[f"balanced_{key}"] = float(np.mean([trial[key] for trial in trials]))
         return result

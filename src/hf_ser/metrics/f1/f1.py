@@ -22,7 +22,7 @@ import numpy as np
 
 _DESCRIPTION = """
 Macro-F1 (the Interspeech 2025 SER challenge's Task 1 metric), micro-F1, unweighted and weighted average
-recall (UAR, WAR) and, on request, per-class F1 and the confusion matrix, for single-label multi-class
+recall (UAR, WAR), accuracy, support-weighted precision/recall/F1 (paper 000's tables) and, on request, per-class F1 and the confusion matrix, for single-label multi-class
 predictions.
 """
 
@@ -48,10 +48,14 @@ Returns:
         (scikit-learn's `balanced_accuracy_score`).
     war (`float`): weighted average recall, i.e. recall weighted by class support (accuracy when every class
         is scored).
+    accuracy (`float`): the fraction of samples whose prediction equals the reference.
+    precision_weighted, recall_weighted, f1_weighted (`float`): per-class precision, recall and F1 averaged
+        with the classes' support as weights (scikit-learn's `average="weighted"`; `recall_weighted` equals
+        `war`). Paper 000 reports these (its recall equals its accuracy).
 Examples:
     >>> f1 = hf_ser.load_metric("f1")
     >>> f1.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])
-    {'f1_macro': 0.777..., 'f1_micro': 0.75, 'uar': 0.833..., 'war': 0.75}
+    {'f1_macro': 0.777..., 'f1_micro': 0.75, 'uar': 0.833..., 'war': 0.75, 'accuracy': 0.75, 'precision_weighted': 0.875, 'recall_weighted': 0.75, 'f1_weighted': 0.75}
 """
 
 _CITATION = """
@@ -76,7 +80,8 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray, zero_division: 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class F1(evaluate.Metric):
-    """Macro/micro-F1, UAR, WAR, per-class F1 and confusion matrix (papers 002 and 004)."""
+    """Macro/micro-F1, UAR, WAR, accuracy, weighted precision/recall/F1, per-class F1 and confusion matrix (papers
+    000, 002 and 004)."""
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -158,7 +163,23 @@ class F1(evaluate.Metric):
             else float(zero_division)
         )
 
-        result = {"f1_macro": float(f1.mean()), "f1_micro": float(micro_f1), "uar": uar, "war": war}
+        # Support-weighted averages (scikit-learn's average="weighted"): paper 000's Tables 3-4 report these, as
+        # their recall equals the accuracy. Accuracy counts every sample (also those outside `labels`).
+        total = support.sum()
+
+        def weighted(values: np.ndarray) -> float:
+            return float((values * support).sum() / total) if total else float(zero_division)
+
+        result = {
+            "f1_macro": float(f1.mean()),
+            "f1_micro": float(micro_f1),
+            "uar": uar,
+            "war": war,
+            "accuracy": float((predictions == references).mean()),
+            "precision_weighted": weighted(precision),
+            "recall_weighted": weighted(recall),
+            "f1_weighted": weighted(f1),
+        }
         if return_per_class or return_confusion_matrix:
             result["labels"] = labels.tolist()
         if return_per_class:

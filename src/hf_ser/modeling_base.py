@@ -1,0 +1,232 @@
+"""`SERPreTrainedModel`: the transformers model contract shared by hf_ser's three models.
+
+One place for what every hf_ser model must do the way transformers' own models do it:
+
+- **Frozen means frozen.** `freeze_modules` freezes parameters *and* tells transformers' convolutional waveform
+  encoders that they are frozen (`_requires_grad = False`). Without that flag such an encoder marks the waveform
+  as requiring grad in training mode, so autograd records the whole encoder and a backward pass runs through every
+  layer down to the input even when all of them are frozen.
+- **Activation checkpointing covers the trainable layers only**, and is non-reentrant: reentrant checkpointing
+  needs layer inputs that require grad, which is exactly the waste frozen layers avoid (the first trainable layer's
+  input does not require grad).
+- **Safetensors only.** `from_pretrained` refuses pickle-only checkpoints unless `use_safetensors=False` is passed,
+  and re-applies the configured freezing (loading materialises fresh parameters).
+- **Missing encoder weights are initialised as the encoder's own class would.** transformers treats models defined
+  outside it as "custom code" and then skips modules without direct parameters, such as WavLM's positional
+  convolution and feature projection, whose special initialisation lives on the parent module. hf_ser's
+  `_init_weights` only uses transformers' guarded `initialization` helpers, so the shortcut is not needed.
+- **Output flags** (`output_hidden_states`, `output_attentions`) default to the config's, as in transformers.
+
+This file travels to the Hub with the models (``trust_remote_code``): it imports only torch and transformers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+logger = logging.getLogger(__name__)
+
+
+# Config fields that `from_pretrained` keyword arguments may set besides a model config's own fields.
+LABEL_FIELDS = frozenset({"num_labels", "id2label", "label2id", "problem_type"})
+
+# `from_pretrained` keyword arguments that locate a checkpoint's files.
+_HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def encoder_checkpoint_config(
+    name_or_path, kwargs: dict, encoder_types: Iterable[str]
+) -> PreTrainedConfig | None:
+    """The config of `name_or_path` when it is a plain encoder checkpoint of one of `encoder_types` (e.g. a
+    `microsoft/wavlm-large` folder), None when it is anything else (an hf_ser model, a config-less folder)."""
+    hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+    try:
+        config_dict, _ = PreTrainedConfig.get_config_dict(name_or_path, **hub_kwargs)
+    except (OSError, ValueError):
+        return None  # let from_pretrained report the problem in its own words
+    model_type = config_dict.get("model_type")
+    if model_type not in tuple(encoder_types):
+        return None
+    return AutoConfig.for_model(**config_dict)
+
+
+def freeze_modules(modules: Iterable[nn.Module | nn.Parameter | None], frozen: bool = True) -> None:
+    """Set `requires_grad` of every parameter of `modules` to `not frozen`, and keep transformers' waveform
+    encoders' `_requires_grad` flag in step, so that a frozen (or trainable) convolutional front end never makes
+    the waveform require grad."""
+    for item in modules:
+        if item is None:
+            continue
+        if isinstance(item, nn.Parameter):
+            item.requires_grad = not frozen
+            continue
+        item.requires_grad_(not frozen)
+        for module in item.modules():
+            if hasattr(module, "_requires_grad"):
+                # transformers sets `input.requires_grad = True` when this flag is on, only so that reentrant
+                # checkpointing of the first convolution sees an input that requires grad. hf_ser checkpoints
+                # non-reentrantly, so the waveform never needs it, trainable front end or not.
+                module._requires_grad = False
+
+
+def has_trainable_parameters(module: nn.Module) -> bool:
+    return any(parameter.requires_grad for parameter in module.parameters())
+
+
+class SERPreTrainedModel(PreTrainedModel):
+    """Base class of hf_ser's models: safetensors-only loading, freezing that stops autograd at the frozen parts,
+    activation checkpointing of the trainable layers only, and the encoder's own initialisation of missing
+    weights. Subclasses implement `apply_freezing()`."""
+
+    main_input_name = "input_values"
+    supports_gradient_checkpointing = True
+
+    # ------------------------------------------------------------------------------------------------ loading
+    @classmethod
+    def is_custom_code(cls) -> bool:
+        # See the module docstring: our `_init_weights` is guarded like transformers' own, so let transformers
+        # initialise missing weights module by module, including parameter-less parents (WavLM's positional
+        # convolution, feature projection) whose special initialisation would otherwise be skipped.
+        return False
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        # Safetensors only: a pickle-only checkpoint is refused unless the caller passes use_safetensors=False.
+        kwargs.setdefault("use_safetensors", True)
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+        )
+        _init_missing_weight_norms(model, info["missing_keys"])
+        if kwargs.get("key_mapping"):
+            # transformers would reverse a `key_mapping` on `save_pretrained`; it only translated a foreign layout
+            # (an encoder checkpoint) on the way in, and hf_ser saves its own layout.
+            model._weight_conversions = None
+        # Loading materialises fresh parameters (requires_grad=True): re-apply the configured freezing.
+        model.apply_freezing()
+        return (model, info) if want_info else model
+
+    def apply_freezing(self) -> None:
+        """Freeze what the config says; subclasses implement it with `freeze_modules`, then call
+        `self._sync_checkpointing()`."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ checkpointing
+    def _set_gradient_checkpointing(
+        self,
+        enable: bool = True,
+        gradient_checkpointing_func: Callable = checkpoint,
+        every_n_layers: int = 1,
+    ):
+        if enable:
+            gradient_checkpointing_func = _non_reentrant(gradient_checkpointing_func)
+        super()._set_gradient_checkpointing(
+            enable=enable,
+            gradient_checkpointing_func=gradient_checkpointing_func,
+            every_n_layers=every_n_layers,
+        )
+        # What transformers asked for, layer by layer (every_n_layers); frozen layers are then left out.
+        self._checkpointing_requested = {
+            name: bool(module.gradient_checkpointing)
+            for name, module in self.named_modules()
+            if isinstance(module, GradientCheckpointingLayer)
+        }
+        self._sync_checkpointing()
+
+    def _sync_checkpointing(self) -> None:
+        """Checkpoint only layers with trainable parameters: a frozen layer keeps no activations for backward
+        anyway, and re-running it in backward would be wasted work."""
+        requested = getattr(self, "_checkpointing_requested", None)
+        if not requested:
+            return
+        for name, module in self.named_modules():
+            if name in requested:
+                module.gradient_checkpointing = requested[name] and has_trainable_parameters(module)
+
+    def checkpointed_layers(self) -> list[str]:
+        """Names of the layers that activation checkpointing currently re-runs in backward."""
+        return [
+            name
+            for name, module in self.named_modules()
+            if isinstance(module, GradientCheckpointingLayer) and module.gradient_checkpointing
+        ]
+
+    # ------------------------------------------------------------------------------------------------ outputs
+    def _output_flags(
+        self, output_hidden_states: bool | None, output_attentions: bool | None
+    ) -> tuple[bool, bool]:
+        """The output flags of a forward call, falling back to the config's as transformers' models do."""
+        if output_hidden_states is None:
+            output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
+        if output_attentions is None:
+            output_attentions = bool(getattr(self.config, "output_attentions", False))
+        return output_hidden_states, output_attentions
+
+
+@contextlib.contextmanager
+def eager_attention(config: PreTrainedConfig | None, enabled: bool = True):
+    """Run the encoder with `config` on transformers' eager attention for one call (`enabled`): SDPA returns no
+    attention weights, so `output_attentions=True` needs the eager path."""
+    previous = getattr(config, "_attn_implementation", None)
+    switch = enabled and previous not in (None, "eager")
+    if switch:
+        config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        if switch:
+            config._attn_implementation = previous
+
+
+@torch.no_grad()
+def _init_missing_weight_norms(model: nn.Module, missing_keys) -> None:
+    """Initialise weight-normed convolutions (the positional convolution of WavLM, wav2vec2, HuBERT) whose g or v
+    a checkpoint lacked, as a freshly built encoder has them: v drawn like PyTorch's default convolution weights,
+    g = |v| (what `weight_norm` sets at construction). transformers initialises such a convolution through its
+    computed `weight`, which leaves missing g and v unset (NaN after loading, in transformers' own classes too)."""
+    missing = set(missing_keys)
+    for name, module in model.named_modules():
+        norms = getattr(module, "parametrizations", None)
+        if norms is None or "weight" not in norms or not hasattr(norms.weight, "original1"):
+            continue
+        g_name, v_name = (
+            f"{name}.parametrizations.weight.original0",
+            f"{name}.parametrizations.weight.original1",
+        )
+        if g_name not in missing and v_name not in missing:
+            continue
+        g, v = norms.weight.original0, norms.weight.original1
+        if v_name in missing:
+            nn.init.kaiming_uniform_(v, a=math.sqrt(5))
+        g.copy_(torch.norm_except_dim(v, 2, norms.weight[0].dim))
+
+
+def _non_reentrant(function: Callable) -> Callable:
+    keywords = getattr(function, "keywords", None) or {}
+    if keywords.get("use_reentrant", False):
+        logger.warning(
+            "hf_ser models checkpoint activations non-reentrantly (use_reentrant=False): frozen lower layers give "
+            "the first trainable layer an input that does not require grad, which reentrant checkpointing "
+            "cannot train through."
+        )
+        return functools.partial(function.func, *function.args, **{**keywords, "use_reentrant": False})
+    return function
+
+
+__all__ = [
+    "SERPreTrainedModel",
+    "eager_attention",
+    "freeze_modules",
+    "has_trainable_parameters",
+    "encoder_checkpoint_config",
+]
