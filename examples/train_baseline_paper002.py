@@ -171,7 +171,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         seed=args.seed,
         dataloader_num_workers=0 if args.tiny else 4,
     )
-    collator = AudioDataCollator(extractor, max_duration_s=args.max_duration, label_columns=label_columns)
+    collator = AudioDataCollator(
+        extractor,
+        max_duration_s=args.max_duration,
+        label_columns=label_columns,
+        class_labels=problem_type != "regression",
+    )
     common = {
         "model": model,
         "args": training_args,

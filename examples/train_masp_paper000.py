@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args=training_args,
         train_dataset=train,
         eval_dataset=dev,
-        data_collator=AudioDataCollator(extractor, max_duration_s=args.max_duration),
+        data_collator=AudioDataCollator(extractor, max_duration_s=args.max_duration, class_labels=True),
         processing_class=extractor,
         focal_gamma=args.focal_gamma,
         class_weights=None if args.class_weights == "none" else args.class_weights,

@@ -34,7 +34,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 import hf_ser  # noqa: E402,F401  (registers the model classes with the Auto classes)
-from hf_ser.audio import AudioError, prepare_waveform, read_audio  # noqa: E402
+from hf_ser.audio import AudioError, audio_duration, load_audio, prepare_waveform, read_audio  # noqa: E402
 from hf_ser.inference import predict_logits  # noqa: E402
 
 DEFAULT_MODEL = "org/ser-masp"
@@ -66,8 +66,10 @@ def load_model(model_id: str):
         model = ORTSERModel.from_pretrained(model_id)
         return model, model.feature_extractor
     try:
-        model = AutoModelForAudioClassification.from_pretrained(model_id).eval()
-        feature_extractor = AutoFeatureExtractor.from_pretrained(model_id)
+        # No remote code, ever: the registered hf_ser classes load the model, and no prompt can offer to run a
+        # repository's code files.
+        model = AutoModelForAudioClassification.from_pretrained(model_id, trust_remote_code=False).eval()
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_id, trust_remote_code=False)
     except (OSError, ValueError) as error:
         hint = " (the default is a placeholder)" if model_id == DEFAULT_MODEL else ""
         raise RuntimeError(
@@ -81,34 +83,28 @@ def is_regression(model) -> bool:
     return getattr(model.config, "problem_type", None) == "regression"
 
 
-def _duration_from_header(path: str) -> float | None:
-    """The duration from the file header (no decoding), or None when libsndfile cannot read it."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(path)
-    except Exception:  # noqa: BLE001 - not a libsndfile format: decode it instead
-        return None
-    return info.frames / info.samplerate if info.samplerate else None
-
-
 def read_waveform(path: str | None) -> np.ndarray:
-    """Checks an uploaded file and returns it as 16 kHz mono float32; bad input raises `gr.Error`."""
+    """Checks an uploaded file and returns it as 16 kHz mono float32; bad input raises `gr.Error`.
+
+    The length is checked before decoding, from the header or container metadata of any format
+    (`hf_ser.audio.load_audio` with `max_seconds`); a file whose metadata tells no duration is decoded block by
+    block and refused as soon as it passes `MAX_SECONDS`, so memory stays bounded for every upload."""
     if not path:
         raise gr.Error("No audio: upload a file or record with the microphone, then press Analyze.")
     name = Path(path).name
-    duration = _duration_from_header(path)
+    duration = audio_duration(path)
     if duration is not None and duration > MAX_SECONDS:
         raise gr.Error(
             f"{name} lasts {duration / 60:.1f} min; this demo accepts up to {MAX_SECONDS / 60:.0f} min."
         )
     try:
-        data, rate = read_audio(path)
-        waveform = prepare_waveform(data, rate, target_sr=SAMPLING_RATE, max_seconds=MAX_SECONDS)
+        waveform = load_audio(path, target_sr=SAMPLING_RATE, max_seconds=MAX_SECONDS)
     except AudioError as error:
         message = str(error).replace(str(path), name)
         if "more than" in message:
-            raise gr.Error(f"{name} is too long: {message}") from None
+            raise gr.Error(
+                f"{name} is too long: this demo accepts up to {MAX_SECONDS / 60:.0f} min ({message})."
+            ) from None
         raise gr.Error(f"{name} could not be used as audio: {message}") from None
     rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
     if rms < SILENCE_RMS:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from transformers import PreTrainedTokenizerFast
 
@@ -182,3 +184,20 @@ def record_batches(model) -> list:
 def padded_fraction(masks) -> float:
     """Share of padded positions over all recorded batches."""
     return 1.0 - sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+
+def write_sparse_wav(path, seconds: float, sr: int = 48000, channels: int = 2):
+    """A 16-bit WAV of `seconds` whose first second is a tone and the rest a sparse run of zeros (no disk used):
+    long recordings without paying to encode them."""
+    frames = int(seconds * sr)
+    size = frames * channels * 2
+    head = tone(min(1.0, seconds), sr=sr)
+    pcm = (np.repeat(head[:, None], channels, axis=1) * 32767).astype("<i2").tobytes()
+    with open(path, "wb") as handle:
+        handle.write(b"RIFF" + struct.pack("<I", 36 + size) + b"WAVE")
+        handle.write(
+            b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16)
+        )
+        handle.write(b"data" + struct.pack("<I", size) + pcm)
+        handle.truncate(44 + size)
+    return path

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import HFSERError
+
 # Keeps -log(BC) finite when two attention rows have (numerically) disjoint support.
 _BC_FLOOR = 1e-12
 
 
-class AnalysisError(ValueError):
+class AnalysisError(HFSERError, ValueError):
     """Inputs that the analysis tools cannot compare (shapes, lengths, missing outputs)."""
 
 
@@ -154,6 +156,8 @@ def threshold_agreement(
         raise AnalysisError(
             f"distances {distances.shape} and predictions {a.shape}, {b.shape} differ in length."
         )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise AnalysisError(f"The threshold must be a finite number, got {threshold!r}.")
     within = distances <= threshold
     match = float(100.0 * np.mean(a[within] == b[within])) if within.any() else float("nan")
     return {"threshold": float(threshold), "data_pct": float(100.0 * within.mean()), "match_pct": match}
@@ -535,7 +539,14 @@ def load_model_for_analysis(path: str | Path, kind: str):
 
     kwargs = {"attn_implementation": "eager"} if kind == "attention" else {}
     auto = AutoModelForAudioClassification if kind == "mismatch" else AutoModel
-    return auto.from_pretrained(path, **kwargs)
+    if not Path(path).is_dir():
+        raise AnalysisError(f"The model folder {path} does not exist.")
+    try:
+        # No remote code: a folder's code files are never run, and no prompt can offer to.
+        return auto.from_pretrained(path, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AnalysisError(f"Cannot load the model {path}: {first}") from None
 
 
 def run_analysis(
@@ -561,7 +572,7 @@ def run_analysis(
     first = load_model_for_analysis(model_a, kind)
     second = load_model_for_analysis(model_b, kind)
     try:
-        extractor = AutoFeatureExtractor.from_pretrained(model_a)
+        extractor = AutoFeatureExtractor.from_pretrained(model_a, trust_remote_code=False)
     except (OSError, ValueError):
         extractor = None  # hf_ser's default per-utterance normalisation
     names = tuple(names) if names else (Path(model_a).name, Path(model_b).name)

@@ -8,6 +8,8 @@ length, and data2vec-audio, whose stacked positional convolutions let padded fra
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -74,7 +76,24 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
     return starts
 
 
-__all__ = ["config_pads_exactly", "pads_exactly", "length_buckets", "window_starts"]
+def window_lengths(
+    window_s: float, hop_s: float | None = None, sampling_rate: int = 16_000
+) -> tuple[int, int]:
+    """Window and hop in samples; `ValueError` unless both are finite numbers of seconds, the window at least 400
+    samples at 16 kHz (25 ms, the encoder's receptive field) and the hop positive."""
+    hop_s = window_s if hop_s is None else hop_s
+    for name, value in (("window_s", window_s), ("hop_s", hop_s)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of seconds, got {value!r}.")
+    window, hop = int(window_s * sampling_rate), int(hop_s * sampling_rate)
+    if window < sampling_rate * 0.025 or hop < 1:
+        raise ValueError(
+            f"window_s must be at least 0.025 s and hop_s positive, got {window_s!r} and {hop_s!r}."
+        )
+    return window, hop
+
+
+__all__ = ["config_pads_exactly", "pads_exactly", "length_buckets", "window_lengths", "window_starts"]
 
 
 def windowed_logits(
@@ -91,10 +110,7 @@ def windowed_logits(
 
     Windows are cut lazily batch by batch (views, no copies of the whole signal), so memory stays flat with the
     length of the recording. Equal-length windows batch exactly for every encoder."""
-    window = int(window_s * sampling_rate)
-    hop = int((hop_s or window_s) * sampling_rate)
-    if window <= 0 or hop <= 0:
-        raise ValueError("window_s and hop_s must be positive.")
+    window, hop = window_lengths(window_s, hop_s, sampling_rate)
     starts = window_starts(len(waveform), window, hop)
     logits = [
         predict_chunk([waveform[s : s + window] for s in starts[i : i + batch_size]])

@@ -12,14 +12,17 @@ import logging
 import os
 import re
 import struct
+import zipfile
 from pathlib import Path
+
+from .errors import HFSERError
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HFSERError, ValueError):
     """A checkpoint that cannot be resumed from."""
 
 
@@ -76,7 +79,41 @@ def checkpoint_problems(checkpoint: str | os.PathLike) -> list[str]:
         path = folder / name
         if not path.is_file() or path.stat().st_size == 0:
             problems.append(f"{name} is missing or empty")
+        else:
+            problems += torch_file_problems(path)
+    for path in sorted(folder.glob("rng_state*.pth")):
+        problems += torch_file_problems(path)
     return problems
+
+
+def torch_file_problems(path: Path) -> list[str]:
+    """Problems with a file written by `torch.save` (optimizer, scheduler, RNG state), found without unpickling
+    it: torch's zip container must open and every member's CRC must match (a truncated or garbage file fails)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return [f"{path.name}: not a torch.save file (truncated or corrupt)"]
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if not any(name.endswith("data.pkl") for name in names):
+                return [f"{path.name}: no data.pkl record (not a torch.save file)"]
+            broken = archive.testzip()
+            if broken is not None:
+                return [f"{path.name}: corrupt record {broken}"]
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        return [f"{path.name}: unreadable ({type(error).__name__})"]
+    return []
+
+
+def checkpoint_warnings(checkpoint: str | os.PathLike) -> list[str]:
+    """What a resume from `checkpoint` will not restore exactly, although it can resume: a missing RNG state
+    (`rng_state.pth`) means dropout, crops and data order differ from an uninterrupted run."""
+    folder = Path(checkpoint)
+    if not any(folder.glob("rng_state*.pth")):
+        return [
+            f"{folder.name} has no rng_state.pth: training resumes, but dropout, random crops and data order will "
+            "differ from an uninterrupted run"
+        ]
+    return []
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
@@ -116,6 +153,8 @@ def resolve_resume_checkpoint(output_dir: str | os.PathLike, resume_from_checkpo
                     logger.warning("Skipping broken checkpoint %s: %s", path, "; ".join(why))
                 if skipped:
                     logger.warning("Resuming from %s, the newest complete checkpoint.", candidate)
+                for warning in checkpoint_warnings(candidate):
+                    logger.warning(warning)
                 return str(candidate)
             skipped.append((candidate, problems))
         details = "; ".join(f"{p.name}: {', '.join(why)}" for p, why in skipped)
@@ -123,7 +162,16 @@ def resolve_resume_checkpoint(output_dir: str | os.PathLike, resume_from_checkpo
     problems = checkpoint_problems(resume_from_checkpoint)
     if problems:
         raise CheckpointError(f"Cannot resume from {resume_from_checkpoint}: {'; '.join(problems)}")
+    for warning in checkpoint_warnings(resume_from_checkpoint):
+        logger.warning(warning)
     return str(resume_from_checkpoint)
 
 
-__all__ = ["CheckpointError", "checkpoint_problems", "list_checkpoints", "resolve_resume_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "checkpoint_warnings",
+    "torch_file_problems",
+    "checkpoint_problems",
+    "list_checkpoints",
+    "resolve_resume_checkpoint",
+]

@@ -50,6 +50,7 @@ from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 from .configuration_multimodal import WAVLM_LARGE_KWARGS as MULTIMODAL_WAVLM_KWARGS
 from .configuration_multimodal import MultimodalSERConfig
 from .configuration_wavlm_masp import EMOTION_LABELS, WAVLM_LARGE_KWARGS, WavLMMASPConfig
+from .errors import HFSERError
 from .modeling_multimodal import MultimodalSERForRegression
 from .modeling_wavlm_masp import WavLMForMASPClassification
 
@@ -80,7 +81,7 @@ WHISPER_LARGE_V3_KWARGS = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(HFSERError, ValueError):
     """A source folder that is not a released checkpoint this module understands."""
 
 

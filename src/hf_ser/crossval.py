@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import HFSERError
+
 # IEMOCAP utterance ids look like "Ses01F_impro01_F000": the session is the first five characters.
 _IEMOCAP_SESSION = re.compile(r"(Ses\d\d)")
 # MSP-IMPROV file names look like "MSP-IMPROV-S01A-F01-P-FM01": the speaker (F01 / M01) is one of the two actors of
@@ -27,7 +29,7 @@ _MSP_IMPROV_SESSION = re.compile(r"MSP-IMPROV-S\d\d[A-Z]-[FM](\d\d)-", re.IGNORE
 _SESSION_FOLDER = re.compile(r"(?:^|/)session(\d+)(?:/|$)", re.IGNORECASE)
 
 
-class CrossValidationError(ValueError):
+class CrossValidationError(HFSERError, ValueError):
     """Invalid corpus layout or predictions for cross-validation."""
 
 

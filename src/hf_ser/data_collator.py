@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import prepare_waveform
+from .audio import load_input
+from .errors import HFSERError
 
 
-class CollatorError(ValueError):
+class CollatorError(HFSERError, ValueError):
     """A batch the collator cannot build (missing column, inconsistent labels)."""
 
 
@@ -49,6 +50,12 @@ class AudioDataCollator:
             auxiliary task). Missing values (`None`) become -100, ignored by the auxiliary loss.
         aux_label2id (`dict[str, int]`, *optional*): maps string values of `aux_label_column` to ids.
         audio_column (`str`, defaults to `"audio"`).
+        class_labels (`bool`, defaults to `False`): the single label column holds class ids: float values (e.g. a
+            column with missing values read by pandas) must be whole numbers and become `long` labels; `2.7` raises
+            `CollatorError` instead of being truncated to 2.
+
+    Labels are checked: NaN or infinite values in any label column raise `CollatorError` naming the batch rows (and
+    their `file`/`id`/audio path), instead of turning the weights into NaN or crashing inside the loss.
 
     Example:
         >>> collator = AudioDataCollator(build_feature_extractor(), max_duration_s=15.0)
@@ -64,6 +71,7 @@ class AudioDataCollator:
     aux_label_column: str | None = None
     aux_label2id: Mapping[str, int] | None = None
     audio_column: str = "audio"
+    class_labels: bool = False
 
     def __post_init__(self):
         if self.max_duration_s is not None and self.max_duration_s <= 0:
@@ -94,18 +102,19 @@ class AudioDataCollator:
             raise CollatorError(f"Row has no {self.audio_column!r} column (keys: {sorted(row)}).")
         if audio is None:
             raise CollatorError(f"Row has an empty {self.audio_column!r} value.")
-        if isinstance(audio, (np.ndarray, torch.Tensor, list)):
-            array, rate = np.asarray(audio, dtype=np.float32), self.sampling_rate
-        else:
-            # datasets' Audio values (dicts, or torchcodec decoders that answer the same keys).
+        if not isinstance(audio, (np.ndarray, torch.Tensor, list, Mapping)) and not hasattr(
+            audio, "get_all_samples"
+        ):
+            # datasets' Audio values are dicts, or torchcodec decoders that answer the same keys.
             try:
-                array, rate = np.asarray(audio["array"]), int(audio["sampling_rate"])
-            except (KeyError, TypeError) as error:
+                audio = {"array": audio["array"], "sampling_rate": audio["sampling_rate"]}
+            except (KeyError, TypeError, IndexError) as error:
                 raise CollatorError(
                     f"Cannot read audio from a {type(audio).__name__}: expected an array or a dict with 'array' and "
                     "'sampling_rate'."
                 ) from error
-        return prepare_waveform(array, rate, target_sr=self.sampling_rate)
+        # The package's one audio check (arrays are at the feature extractor's rate).
+        return load_input(audio, sampling_rate=self.sampling_rate, target_sr=self.sampling_rate)
 
     def crop(self, waveform: np.ndarray) -> np.ndarray:
         """Crop to `max_duration_s`: random window if `random_crop`, else the centre window."""
@@ -119,6 +128,22 @@ class AudioDataCollator:
         return waveform[start : start + max_samples]
 
     # ------------------------------------------------------------------------------------------ labels
+    @staticmethod
+    def _row_names(rows: Sequence[Mapping[str, Any]], indices: Sequence[int], audio_column: str) -> str:
+        """`3 (clip_0003.wav), 5 (clip_0005.wav)`: batch positions, with the clip's name when the row has one."""
+        names = []
+        for index in indices[:5]:
+            row = rows[index]
+            name = next(
+                (row[key] for key in ("file", "file_name", "id", "name", "path") if row.get(key)), None
+            )
+            audio = row.get(audio_column)
+            if name is None and isinstance(audio, Mapping) and audio.get("path"):
+                name = audio["path"]
+            names.append(f"{index} ({name})" if name is not None else str(index))
+        more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+        return ", ".join(names) + more
+
     def _labels(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor | None:
         columns = list(self.label_columns or ())
         if not columns:
@@ -130,12 +155,32 @@ class AudioDataCollator:
             raise CollatorError(
                 f"Some rows of the batch lack label columns {columns}; label all rows or none."
             )
-        values = np.asarray([[row[column] for column in columns] for row in rows])
+        try:
+            values = np.asarray([[row[column] for column in columns] for row in rows])
+        except ValueError:  # ragged soft labels
+            raise CollatorError(f"Label columns {columns} hold sequences of different lengths.") from None
         if values.dtype.kind not in "iufb":
             raise CollatorError(f"Label columns {columns} must be numeric, got {values.dtype} values.")
+        if values.dtype.kind == "f":
+            # One NaN or infinite target turns the weights into NaN (CCC) or crashes the loss (class ids).
+            bad = np.flatnonzero(~np.isfinite(values.reshape(len(rows), -1)).all(axis=1))
+            if bad.size:
+                raise CollatorError(
+                    f"NaN or infinite labels in {columns} at batch rows "
+                    f"{self._row_names(rows, bad.tolist(), self.audio_column)}: fix or drop these rows."
+                )
         if len(columns) == 1:
             values = values[:, 0]
             if values.ndim == 1 and values.dtype.kind in "iub":
+                return torch.as_tensor(values, dtype=torch.long)
+            if values.ndim == 1 and self.class_labels:
+                whole = values == np.round(values)
+                if not whole.all():
+                    bad = np.flatnonzero(~whole).tolist()
+                    raise CollatorError(
+                        f"Class labels in {columns[0]!r} must be whole numbers; batch rows "
+                        f"{self._row_names(rows, bad, self.audio_column)} have {float(values[bad[0]])!r}."
+                    )
                 return torch.as_tensor(values, dtype=torch.long)
         return torch.as_tensor(values, dtype=torch.float32)
 

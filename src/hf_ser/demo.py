@@ -149,7 +149,7 @@ def run_demo(
         model=model,
         args=args,
         train_dataset=corpus["train"],
-        data_collator=AudioDataCollator(extractor, max_duration_s=max_duration_s),
+        data_collator=AudioDataCollator(extractor, max_duration_s=max_duration_s, class_labels=True),
         processing_class=extractor,
         focal_gamma=focal_gamma,
         callbacks=[Progress(train_seconds)],

@@ -20,9 +20,10 @@ import torch
 from datasets.fingerprint import Hasher
 
 from .audio import SAMPLING_RATE
+from .errors import HFSERError
 
 
-class EmbeddingCacheError(ValueError):
+class EmbeddingCacheError(HFSERError, ValueError):
     """The dataset or the embedding function cannot be cached as asked."""
 
 

@@ -22,9 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import HFSERError
+
 MANIFEST = "ensemble.json"
 FORMAT = "hf_ser-ensemble"
 METHODS = {"regression": ("mean",), "classification": ("probability", "vote")}
+
+
+class EnsembleError(HFSERError, ValueError):
+    """An ensemble that cannot be built, saved, loaded or run as asked (bad members, weights, manifest)."""
 
 
 # ---------------------------------------------------------------------------------------------- arithmetic
@@ -32,8 +38,13 @@ def _normalised_weights(count: int, weights: Sequence[float] | None) -> np.ndarr
     if weights is None:
         return np.full(count, 1.0 / count)
     weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (count,) or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(
+    if (
+        weights.shape != (count,)
+        or not np.isfinite(weights).all()
+        or (weights < 0).any()
+        or weights.sum() <= 0
+    ):
+        raise EnsembleError(
             f"weights must be {count} non-negative numbers with a positive sum, got {weights.tolist()}."
         )
     return weights / weights.sum()
@@ -41,10 +52,10 @@ def _normalised_weights(count: int, weights: Sequence[float] | None) -> np.ndarr
 
 def _stack(arrays: Sequence[np.ndarray], what: str) -> np.ndarray:
     if len(arrays) == 0:
-        raise ValueError(f"No {what} to combine.")
+        raise EnsembleError(f"No {what} to combine.")
     shapes = {np.shape(a) for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"Members' {what} differ in shape: {sorted(shapes)}.")
+        raise EnsembleError(f"Members' {what} differ in shape: {sorted(shapes)}.")
     return np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
 
 
@@ -62,7 +73,7 @@ def average_probabilities(
     """(Weighted) mean of the members' class probabilities, each (clips, classes); rows still sum to one."""
     stacked = _stack(probabilities, "probabilities")
     if (stacked < 0).any() or not np.allclose(stacked.sum(-1), 1.0, atol=1e-4):
-        raise ValueError(
+        raise EnsembleError(
             "Probabilities must be non-negative and sum to 1 over classes (apply softmax to logits)."
         )
     return np.tensordot(_normalised_weights(len(stacked), weights), stacked, axes=1)
@@ -106,25 +117,32 @@ class SEREnsemble:
         weights: Sequence[float] | None = None,
     ):
         if len(members) < 1:
-            raise ValueError("An ensemble needs at least one member folder.")
+            raise EnsembleError("An ensemble needs at least one member folder.")
         self.members = [Path(member) for member in members]
         for member in self.members:
             if not (member / "config.json").is_file():
-                raise ValueError(f"{member} is not a saved model folder (no config.json).")
-        configs = [json.loads((member / "config.json").read_text()) for member in self.members]
+                raise EnsembleError(f"{member} is not a saved model folder (no config.json).")
+        configs = []
+        for member in self.members:
+            try:
+                configs.append(json.loads((member / "config.json").read_text(encoding="utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise EnsembleError(
+                    f"{member}/config.json is not valid JSON ({type(error).__name__})."
+                ) from None
         tasks = {_task(config) for config in configs}
         if len(tasks) != 1:
-            raise ValueError(
+            raise EnsembleError(
                 "Members mix attribute regression and classification; an ensemble needs one task."
             )
         self.task = tasks.pop()
         labels = {tuple(_labels(config)) for config in configs}
         if len(labels) != 1:
-            raise ValueError(f"Members predict different labels: {sorted(labels)}.")
+            raise EnsembleError(f"Members predict different labels: {sorted(labels)}.")
         self.labels = list(labels.pop())
         self.method = method or METHODS[self.task][0]
         if self.method not in METHODS[self.task]:
-            raise ValueError(
+            raise EnsembleError(
                 f"method={self.method!r} does not fit {self.task}; use one of {METHODS[self.task]}."
             )
         self.weights = None if weights is None else [float(w) for w in weights]
@@ -136,6 +154,8 @@ class SEREnsemble:
         """Write `ensemble.json` and (with `copy_members`) a copy of each member under `members/`; otherwise the
         manifest points at the members' absolute paths."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise EnsembleError(f"Cannot write the ensemble to {path}: it is a file.")
         path.mkdir(parents=True, exist_ok=True)
         entries = []
         for index, member in enumerate(self.members):
@@ -164,14 +184,24 @@ class SEREnsemble:
         path = Path(path)
         manifest_file = path / MANIFEST
         if not manifest_file.is_file():
-            raise ValueError(f"{path} has no {MANIFEST}: not an hf_ser ensemble folder.")
-        manifest = json.loads(manifest_file.read_text())
-        if manifest.get("format") != FORMAT:
-            raise ValueError(f"{manifest_file} is not an hf_ser ensemble manifest.")
-        members = [member if Path(member).is_absolute() else path / member for member in manifest["members"]]
-        ensemble = cls(members, method=manifest["method"], weights=manifest.get("weights"))
+            raise EnsembleError(f"{path} has no {MANIFEST}: not an hf_ser ensemble folder.")
+        try:
+            manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise EnsembleError(f"{manifest_file} is not valid JSON ({type(error).__name__}).") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise EnsembleError(f"{manifest_file} is not an hf_ser ensemble manifest.")
+        try:
+            members = [
+                member if Path(member).is_absolute() else path / member for member in manifest["members"]
+            ]
+            ensemble = cls(members, method=manifest["method"], weights=manifest.get("weights"))
+        except (KeyError, TypeError) as error:
+            raise EnsembleError(
+                f"{manifest_file} is incomplete or malformed ({type(error).__name__}: {error})."
+            ) from None
         if ensemble.task != manifest["task"]:
-            raise ValueError(
+            raise EnsembleError(
                 f"{manifest_file} says task={manifest['task']!r} but its members do {ensemble.task}."
             )
         return ensemble
@@ -186,12 +216,19 @@ class SEREnsemble:
             registration.register_auto_classes()
             loaded = []
             for member in self.members:
-                if self.task == "regression":
-                    # The pipeline handles transcripts (and ASR when none is given) for multimodal members.
-                    loaded.append(("pipeline", pipeline("speech-emotion-regression", model=str(member))))
-                else:
-                    model = AutoModel.from_pretrained(member).eval()
-                    loaded.append(("model", (model, AutoFeatureExtractor.from_pretrained(member))))
+                try:
+                    if self.task == "regression":
+                        # The pipeline handles transcripts (and ASR when none is given) for multimodal members.
+                        loaded.append(("pipeline", pipeline("speech-emotion-regression", model=str(member))))
+                    else:
+                        model = AutoModel.from_pretrained(member, trust_remote_code=False).eval()
+                        extractor = AutoFeatureExtractor.from_pretrained(member, trust_remote_code=False)
+                        loaded.append(("model", (model, extractor)))
+                except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+                    if isinstance(error, HFSERError):
+                        raise
+                    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    raise EnsembleError(f"Cannot load the member {member}: {first}") from None
             self._loaded = loaded
         return self._loaded
 
@@ -203,7 +240,7 @@ class SEREnsemble:
     ) -> list[np.ndarray]:
         """Each member's output for 16 kHz waveforms: (clips, 3) attributes, or (clips, classes) probabilities."""
         if transcripts is not None and len(transcripts) != len(waveforms):
-            raise ValueError(f"{len(transcripts)} transcripts for {len(waveforms)} clips.")
+            raise EnsembleError(f"{len(transcripts)} transcripts for {len(waveforms)} clips.")
         from .inference import predict_logits
 
         outputs = []
@@ -292,6 +329,9 @@ def add_ensemble_parser(commands: argparse._SubParsersAction) -> argparse.Argume
 def run_ensemble_command(args: argparse.Namespace) -> int:
     """Run a parsed `hf-ser ensemble ...` command."""
     if args.ensemble_command == "create":
+        target = Path(args.output_dir)
+        if target.exists() and not target.is_dir():
+            raise EnsembleError(f"Cannot write the ensemble to {target}: it is a file.")
         ensemble = SEREnsemble(args.members, method=args.method, weights=args.weights)
         path = ensemble.save_pretrained(args.output_dir, copy_members=not args.link)
         print(json.dumps({"ensemble": str(path), "task": ensemble.task, "method": ensemble.method}))
@@ -299,6 +339,8 @@ def run_ensemble_command(args: argparse.Namespace) -> int:
     from .audio import load_audio
 
     ensemble = SEREnsemble.from_pretrained(args.ensemble_dir)
+    if args.transcripts is not None and len(args.transcripts) != len(args.audio):
+        raise EnsembleError(f"{len(args.transcripts)} transcripts for {len(args.audio)} audio files.")
     waveforms = [load_audio(path) for path in args.audio]
     for path, result in zip(args.audio, ensemble(waveforms, args.transcripts), strict=True):
         print(json.dumps({"file": path, **result}))
@@ -306,6 +348,7 @@ def run_ensemble_command(args: argparse.Namespace) -> int:
 
 
 __all__ = [
+    "EnsembleError",
     "SEREnsemble",
     "average_predictions",
     "average_probabilities",

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import HFSERError
+
 # Weight vectors scored per chunk: bounds memory to a few tens of MB whatever the grid size.
 _CHUNK = 200_000
 
 
-class FusionSearchError(ValueError):
+class FusionSearchError(HFSERError, ValueError):
     """Invalid scores or labels for the weight search."""
 
 

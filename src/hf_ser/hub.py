@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
 import shutil
 import sys
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import HFSERError
 from .model_card import CardData, parse_card_metadata, write_model_card
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SPACE_MODEL_VARIABLE = "HF_SER_MODEL"
 
 
-class PublishError(ValueError):
+class PublishError(HFSERError, ValueError):
     """A model folder or Space folder that cannot be published as it is (missing weights, pickle files, ...)."""
 
 
@@ -345,23 +348,52 @@ def add_cli_commands(commands) -> None:
 
 def run_cli(args) -> int:
     """Run `hf-ser push` / `hf-ser push-space` from parsed arguments; a problem the user can fix (bad folder, bad
-    id, a refusal from the Hub) is printed as one line and returns exit status 2."""
-    from huggingface_hub.errors import HfHubHTTPError
+    id, bad --eval-results, a refusal from the Hub, an unreachable Hub) is printed as one redacted line and returns
+    exit status 2 (`hf_ser.cli.report`)."""
+    from .cli import report
 
     try:
         return _run_cli(args)
-    except (PublishError, HfHubHTTPError, OSError) as error:
-        print(f"hf-ser {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        if os.environ.get("HF_SER_DEBUG") and not isinstance(error, HFSERError):
+            raise
+        return report(args.command, error)
+
+
+def read_eval_results(path: str | Path) -> dict[str, dict[str, float]]:
+    """The `--eval-results` JSON file `{"test": {"f1_macro": 0.31, ...}}`, checked: invalid JSON, a wrong shape
+    or a non-numeric value of a card metric raise `PublishError` naming the place; other keys (e.g.
+    `eval_runtime`) are not shown on the card, and a note says so."""
+    from .model_card import METRIC_NAMES
+
+    try:
+        results = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise PublishError(f"{path} is not UTF-8 text (expected JSON).") from None
+    except json.JSONDecodeError as error:
+        raise PublishError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}.") from None
+    if not isinstance(results, dict) or not all(isinstance(v, dict) for v in results.values()):
+        raise PublishError(f"{path} must map test-set names to metric dicts.")
+    ignored = []
+    for dataset, metrics in results.items():
+        for key, value in metrics.items():
+            if key not in METRIC_NAMES:
+                ignored.append(f"{dataset}.{key}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise PublishError(f"{path}: {dataset}.{key} must be a finite number, got {value!r}.")
+    if ignored:
+        print(
+            f"[hf-ser push] not shown on the card (not one of {', '.join(METRIC_NAMES)}): {', '.join(ignored)}",
+            file=sys.stderr,
+        )
+    return results
 
 
 def _run_cli(args) -> int:
     if args.command == "push":
         card = CardData(license=args.license, space_id=args.space_id)
         if args.eval_results:
-            results = json.loads(Path(args.eval_results).read_text())
-            if not isinstance(results, dict) or not all(isinstance(v, dict) for v in results.values()):
-                raise PublishError(f"{args.eval_results} must map test-set names to metric dicts.")
+            results = read_eval_results(args.eval_results)
             for dataset, metrics in results.items():
                 card.add_eval_results(dataset, metrics)
         commit = push_to_hub(

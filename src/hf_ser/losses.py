@@ -95,6 +95,14 @@ class FocalLoss(nn.Module):
                 raise ValueError(
                     f"Targets {tuple(targets.shape)} must be (batch,) class ids for logits {tuple(logits.shape)}."
                 )
+            if targets.is_floating_point():
+                # Float class ids (a column with missing values): NaN would crash one_hot, 2.7 would truncate to 2.
+                bad = ~torch.isfinite(targets) | (targets != targets.round())
+                if bool(bad.any()):
+                    rows = bad.nonzero().flatten().tolist()[:5]
+                    raise ValueError(
+                        f"Class ids must be whole numbers; batch rows {rows} have {targets[rows].tolist()}."
+                    )
             if targets.numel() and (targets.min() < 0 or targets.max() >= num_classes):
                 raise ValueError(
                     f"Class ids must lie in [0, {num_classes}); got [{targets.min()}, {targets.max()}]."
@@ -165,6 +173,11 @@ class CCCLoss(nn.Module):
             )
         if predictions.shape[0] < 2:
             raise ValueError("CCC needs at least 2 samples in a batch.")
+        finite = torch.isfinite(targets)
+        if not bool(finite.all()):
+            # One NaN target would turn every weight into NaN while the logged loss reads 0.
+            rows = (~finite).reshape(finite.shape[0], -1).any(dim=1).nonzero().flatten().tolist()[:5]
+            raise ValueError(f"NaN or infinite CCC targets at batch rows {rows}.")
         loss = 1.0 - concordance_correlation_coefficient(predictions, targets)
         if self.weights is not None:
             loss = loss * self.weights.to(loss.device)

@@ -19,7 +19,6 @@ equal length.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -31,7 +30,8 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset
 from transformers.utils import ModelOutput
 
-from .audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
+from .audio import SAMPLING_RATE, load_input
+from .errors import ModelOutputError
 from .inference import length_buckets, pads_exactly
 from .processing_multimodal import MultimodalSERProcessor
 
@@ -71,6 +71,17 @@ def _sized_and_indexable(inputs: Any) -> bool:
     if isinstance(inputs, (str, bytes, dict, np.ndarray, torch.Tensor)):
         return False
     return hasattr(inputs, "__len__") and hasattr(inputs, "__getitem__")
+
+
+def check_finite_logits(logits: torch.Tensor) -> None:
+    """`ModelOutputError` when a model returns NaN or infinite outputs for checked, finite audio: its weights are
+    corrupt or diverged, and a score computed from them would be meaningless."""
+    finite = torch.isfinite(torch.as_tensor(logits))
+    if not bool(finite.all()):
+        raise ModelOutputError(
+            f"The model returned {int((~finite).sum())} NaN or infinite outputs for finite audio: its weights are "
+            "corrupt or diverged."
+        )
 
 
 def _only_item(batch: list) -> Any:
@@ -176,6 +187,18 @@ class SERAudioClassificationPipeline(LengthBucketedBatches, AudioClassificationP
         if not getattr(self.model, "is_onnx", False):
             super().check_model_type(supported_models)
 
+    def preprocess(self, inputs):
+        """Every input (path, URL, bytes, array, tensor, dict at any rate, `AudioDecoder`) goes through
+        `hf_ser.audio.load_input`, i.e. `prepare_waveform`: NaN/infinite, empty, complex, boolean and non-numeric
+        audio raise `AudioError`, clips shorter than 400 samples are zero-padded, multichannel audio is mixed to
+        mono, and other rates are resampled with soxr (no torchaudio)."""
+        waveform = load_input(inputs, target_sr=int(self.feature_extractor.sampling_rate))
+        return super().preprocess(waveform)
+
+    def postprocess(self, model_outputs, **kwargs):
+        check_finite_logits(model_outputs["logits"])
+        return super().postprocess(model_outputs, **kwargs)
+
 
 class SpeechEmotionRegressionPipeline(LengthBucketedBatches, Pipeline):
     """Predict `{"arousal", "valence", "dominance"}` from speech, with an optional transcript.
@@ -261,20 +284,11 @@ class SpeechEmotionRegressionPipeline(LengthBucketedBatches, Pipeline):
 
     @staticmethod
     def _read(inputs: Any) -> tuple[np.ndarray, str | None]:
+        """The checked 16 kHz waveform (`hf_ser.audio.load_input`) and the transcript of a dict input."""
         transcript = None
-        if isinstance(inputs, (str, os.PathLike)):
-            return load_audio(inputs), None
-        if isinstance(inputs, dict):
+        if isinstance(inputs, Mapping):
             transcript = inputs.get("transcript", inputs.get("text"))
-            array = inputs.get("array", inputs.get("raw"))
-            if array is None or "sampling_rate" not in inputs:
-                raise AudioError("A dict input needs 'array' (or 'raw') and 'sampling_rate'.")
-            return prepare_waveform(np.asarray(array), int(inputs["sampling_rate"])), transcript
-        if isinstance(inputs, np.ndarray):
-            return prepare_waveform(inputs, SAMPLING_RATE), None
-        raise AudioError(
-            f"Unsupported input of type {type(inputs).__name__}: give an array, a path or a dict."
-        )
+        return load_input(inputs), transcript
 
     def preprocess(self, inputs, transcript: str | None = None):
         waveform, given = self._read(inputs)
@@ -304,6 +318,7 @@ class SpeechEmotionRegressionPipeline(LengthBucketedBatches, Pipeline):
         return {"logits": outputs.logits, "transcript": transcript}
 
     def postprocess(self, model_outputs, return_transcript: bool = False):
+        check_finite_logits(model_outputs["logits"])
         values = model_outputs["logits"][0].float().cpu().numpy()
         id2label = self.model.config.id2label
         result: dict[str, Any] = {str(id2label[i]): float(v) for i, v in enumerate(values)}

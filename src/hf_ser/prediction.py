@@ -14,34 +14,64 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioError, load_audio
+from .audio import AudioError, audio_duration, load_audio, stream_audio
+from .errors import HFSERError
 from .feature_extraction import SAMPLING_RATE
-from .inference import predict_logits, predict_windows
+from .inference import predict_logits, predict_stream_windows, window_lengths
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
 
 
-class InputError(ValueError):
+class InputError(HFSERError, ValueError):
     """Inputs that name no audio (missing paths, empty folders)."""
 
 
-def collect_audio_files(inputs: list[str]) -> list[Path]:
-    """Expand files, folders (recursively, by audio suffix) and glob patterns into a sorted, de-duplicated list."""
+def collect_audio_files(inputs: list[str], skipped: list[str] | None = None) -> list[Path]:
+    """Expand files, folders (recursively, by audio suffix) and glob patterns into a sorted, de-duplicated list.
+
+    In folders and globs, entries with an audio suffix that are not regular files (folders named `*.wav`, broken
+    symlinks, symlink loops) are not predicted: each is appended to `skipped` (with the reason) so the caller can
+    say how many there were, never dropped silently. A path given explicitly that cannot be read is an
+    `InputError`."""
+    skipped = [] if skipped is None else skipped
+
+    def keep(candidates) -> list[Path]:
+        kept = []
+        for p in sorted(candidates):
+            if p.suffix.lower() not in AUDIO_SUFFIXES and not glob_mode:
+                continue
+            try:
+                if p.is_file():
+                    kept.append(p)
+                elif p.is_dir():
+                    skipped.append(f"{p} (a folder)")
+                elif p.is_symlink():
+                    skipped.append(f"{p} (a broken symlink or a symlink loop)")
+                else:
+                    skipped.append(f"{p} (not a regular file)")
+            except OSError as error:  # e.g. a symlink loop on some platforms
+                skipped.append(f"{p} ({error.strerror or type(error).__name__})")
+        return kept
+
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
+        glob_mode = False
         if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            matches = keep(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if not matches:
                 raise InputError(f"The folder {path} holds no audio files ({', '.join(AUDIO_SUFFIXES)}).")
             found += matches
         elif path.is_file():
             found.append(path)
         elif glob.has_magic(item):
-            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            glob_mode = True
+            matches = keep(Path(p) for p in glob.glob(item, recursive=True))
             if not matches:
                 raise InputError(f"The pattern {item!r} matches no files.")
             found += matches
+        elif path.is_symlink():
+            raise InputError(f"{item} is a broken symlink or a symlink loop.")
         else:
             raise InputError(f"No such file or folder: {item}")
     return list(dict.fromkeys(found))
@@ -64,6 +94,17 @@ def _scores(model, logits: np.ndarray) -> tuple[dict[str, float], str | None]:
     return dict(zip(labels, map(float, probs), strict=True)), labels[int(probs.argmax())]
 
 
+def _windowed_prediction(model, path: Path, starts: np.ndarray, logits: np.ndarray) -> Prediction:
+    per_window = [_scores(model, row) for row in logits]
+    labels = list(per_window[0][0])
+    mean = {name: float(np.mean([s[name] for s, _ in per_window])) for name in labels}
+    top = None if per_window[0][1] is None else max(mean, key=mean.get)
+    windows = [
+        {"start_s": float(t), "label": lab, **s} for t, (s, lab) in zip(starts, per_window, strict=True)
+    ]
+    return Prediction(file=str(path), scores=mean, label=top, windows=windows)
+
+
 def predict_files(
     model,
     feature_extractor,
@@ -76,10 +117,17 @@ def predict_files(
 ) -> list[Prediction]:
     """Predict every file. Clips up to `window_s` run in length-bucketed batches; longer ones are cut into windows
     of `window_s` and their scores averaged (per-window scores kept in `windows`). Unreadable files raise
-    `AudioError`, or with `on_error="skip"` get a row with the error."""
+    `AudioError`, or with `on_error="skip"` get a row with the error.
+
+    Long recordings are never decoded whole: their duration is read from the file's header or container metadata,
+    and those longer than `window_s` (or of unknown length) are decoded, resampled and predicted block by block
+    (`hf_ser.audio.stream_audio` + `hf_ser.inference.predict_stream_windows`), so peak memory depends on
+    `batch_size` and `window_s`, not on the recording's length."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
+    window_lengths(window_s)  # validate before reading anything
     waves: dict[int, np.ndarray] = {}
+    long: list[int] = []
     results: list[Prediction | None] = [None] * len(files)
     iterator = enumerate(files)
     if progress:
@@ -88,30 +136,40 @@ def predict_files(
         iterator = tqdm(iterator, total=len(files), desc="reading audio", unit="file")
     for i, path in iterator:
         try:
-            waves[i] = load_audio(path)
+            duration = audio_duration(path)
+            if duration is None or duration > window_s:
+                long.append(i)
+            else:
+                waves[i] = load_audio(path)
         except AudioError as error:
             if on_error == "raise":
                 raise
             results[i] = Prediction(file=str(path), scores={}, error=str(error))
     short = [i for i, w in waves.items() if len(w) <= window_s * SAMPLING_RATE]
+    long += [i for i in waves if i not in short]
     if short:
         chosen = [waves[i] for i in short]
         logits = predict_logits(model, feature_extractor, chosen, batch_size=batch_size, progress=progress)
         for i, row in zip(short, logits, strict=True):
             scores, label = _scores(model, row)
             results[i] = Prediction(file=str(files[i]), scores=scores, label=label)
-    for i in sorted(set(waves) - set(short)):
-        starts, logits = predict_windows(
-            model, feature_extractor, waves[i], window_s=window_s, batch_size=batch_size
-        )
-        per_window = [_scores(model, row) for row in logits]
-        labels = list(per_window[0][0])
-        mean = {name: float(np.mean([s[name] for s, _ in per_window])) for name in labels}
-        top = None if per_window[0][1] is None else max(mean, key=mean.get)
-        windows = [
-            {"start_s": float(t), "label": lab, **s} for t, (s, lab) in zip(starts, per_window, strict=True)
-        ]
-        results[i] = Prediction(file=str(files[i]), scores=mean, label=top, windows=windows)
+    waves = {i: waves[i] for i in long if i in waves}
+    for i in sorted(long):
+        blocks = [waves.pop(i)] if i in waves else stream_audio(files[i], block_seconds=min(window_s, 10.0))
+        try:
+            starts, logits = predict_stream_windows(
+                model, feature_extractor, blocks, window_s=window_s, batch_size=batch_size
+            )
+        except AudioError as error:
+            if on_error == "raise":
+                raise
+            results[i] = Prediction(file=str(files[i]), scores={}, error=str(error))
+            continue
+        if len(starts) == 1:  # no longer than one window after all (duration unknown from the header)
+            scores, label = _scores(model, logits[0])
+            results[i] = Prediction(file=str(files[i]), scores=scores, label=label)
+        else:
+            results[i] = _windowed_prediction(model, files[i], starts, logits)
     return [r for r in results if r is not None]
 
 

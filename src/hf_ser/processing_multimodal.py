@@ -13,8 +13,9 @@ import torch
 from transformers import AutoFeatureExtractor, AutoTokenizer, ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
 
-from .audio import SAMPLING_RATE
+from .audio import SAMPLING_RATE, load_input
 from .configuration_multimodal import MULTIMODAL_ATTRIBUTES
+from .data_collator import AudioDataCollator, CollatorError
 
 
 class MultimodalSERProcessor(ProcessorMixin):
@@ -146,20 +147,9 @@ class MultimodalDataCollator:
         return replace(self, random_crop=False)
 
     def _waveform(self, audio: Any) -> np.ndarray:
-        if isinstance(audio, dict):
-            if int(audio.get("sampling_rate", SAMPLING_RATE)) != SAMPLING_RATE:
-                raise ValueError(
-                    "Cast the audio column to 16 kHz first: dataset.cast_column('audio', Audio(16000))."
-                )
-            audio = audio["array"]
-        elif hasattr(audio, "get_all_samples"):  # a torchcodec AudioDecoder from datasets 4+
-            samples = audio.get_all_samples()
-            if int(samples.sample_rate) != SAMPLING_RATE:
-                raise ValueError(
-                    "Cast the audio column to 16 kHz first: dataset.cast_column('audio', Audio(16000))."
-                )
-            audio = samples.data.mean(0).numpy()
-        waveform = np.asarray(audio, dtype=np.float32)
+        # The package's one audio check (hf_ser.audio.load_input): NaN/empty/complex audio raises AudioError, other
+        # rates are resampled, short clips padded.
+        waveform = load_input(audio)
         limit = int(self.max_duration_s * SAMPLING_RATE)
         if waveform.shape[0] > limit:
             start = int(self._rng.integers(0, waveform.shape[0] - limit + 1)) if self.random_crop else 0
@@ -203,12 +193,21 @@ class MultimodalDataCollator:
             batch["speaker_embeddings"] = torch.as_tensor(
                 np.stack([np.asarray(row[self.speaker_embeds_column]) for row in rows]), dtype=torch.float32
             )
+        labels = None
         if "labels" in rows[0]:
-            batch["labels"] = torch.tensor([row["labels"] for row in rows], dtype=torch.float32)
+            labels = torch.tensor([row["labels"] for row in rows], dtype=torch.float32)
         elif all(column in rows[0] for column in self.label_columns):
-            batch["labels"] = torch.tensor(
-                [[row[c] for c in self.label_columns] for row in rows], dtype=torch.float32
-            )
+            labels = torch.tensor([[row[c] for c in self.label_columns] for row in rows], dtype=torch.float32)
+        if labels is not None:
+            finite = torch.isfinite(labels).reshape(len(rows), -1).all(dim=1)
+            if not bool(finite.all()):
+                # One NaN target turns the weights into NaN under the CCC loss while the logged loss reads 0.
+                bad = (~finite).nonzero().flatten().tolist()
+                raise CollatorError(
+                    f"NaN or infinite attribute labels at batch rows "
+                    f"{AudioDataCollator._row_names(rows, bad, 'audio')}: fix or drop these rows."
+                )
+            batch["labels"] = labels
         if self.gender_column is not None and self.gender_column in rows[0]:
             batch[self.gender_key] = torch.tensor([self._gender_id(row[self.gender_column]) for row in rows])
         return batch

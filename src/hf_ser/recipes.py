@@ -25,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
+from .errors import HFSERError
 
-class RecipeError(ValueError):
+
+class RecipeError(HFSERError, ValueError):
     """A recipe file that cannot be used."""
 
 
@@ -58,9 +60,14 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     if not path.is_file():
         raise RecipeError(f"No such recipe file: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise RecipeError(
+            f"{path} is not UTF-8 text (byte {error.start}): is it a recipe YAML file?"
+        ) from None
     except yaml.YAMLError as error:
-        raise RecipeError(f"{path} is not valid YAML: {error}") from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RecipeError(f"{path} is not valid YAML: {first}") from None
     if not isinstance(data, dict) or "script" not in data:
         raise RecipeError(f"{path}: a recipe is a mapping with at least 'script' (and 'paper', 'args').")
     script = (path.parent / data["script"]).resolve()

@@ -20,11 +20,12 @@ import numpy as np
 
 from .configuration_wavlm_masp import EMOTION_LABELS
 from .data.msp_podcast import EMOTION_CODES  # consensus codes, in the challenge class order of EMOTION_LABELS
+from .errors import HFSERError
 
 ATTRIBUTE_RANGE = (1.0, 7.0)
 
 
-class SubmissionError(ValueError):
+class SubmissionError(HFSERError, ValueError):
     """The predictions cannot be written as a valid challenge submission."""
 
 

@@ -35,8 +35,11 @@ and logs it. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
+import json
 import logging
 import math
 import os
@@ -47,6 +50,7 @@ from pathlib import Path
 import datasets
 
 from ..configuration_wavlm_masp import EMOTION_LABELS
+from ..errors import HFSERError
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +76,11 @@ _PRIMARY_ALIASES = {
     "contemptuous": "Contempt",
 }
 _REPORTED_EXAMPLES = 5
+# Written next to the prepared Arrow files: the preparation's warnings, repeated on every load from the cache.
+REPORT_FILE = "hf_ser_preparation_warnings.json"
 
 
-class MSPPodcastError(ValueError):
+class MSPPodcastError(HFSERError, ValueError):
     """The corpus on disk does not match the MSP-Podcast layout, or holds rows that cannot be used."""
 
 
@@ -146,6 +152,8 @@ class PreparationReport:
     notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Free-text primaries naming no class (typos, "Dissapointed"): counted as Other votes, as in the corpus.
     unrecognised_primaries: list[str] = field(default_factory=list)
+    # What was logged as warnings (skipped rows, notes): repeated on every load of the prepared corpus.
+    warnings: list[str] = field(default_factory=list)
 
     @staticmethod
     def _describe(entries: dict[str, list[str]]) -> str:
@@ -187,6 +195,19 @@ def normalise_primary(primary: str) -> str | None:
     if not text:
         return None
     return _PRIMARY_ALIASES.get(text.lower(), "Other")
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a BOM is allowed); `MSPPodcastError` naming the file and line when it is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise MSPPodcastError(
+            f"{path} is not UTF-8 text: line {line} has the byte {data[error.start : error.start + 1]!r} "
+            "(re-save the file as UTF-8)."
+        ) from None
 
 
 def _parse_float(value: str | None) -> float | None:
@@ -276,7 +297,7 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
             raise MSPPodcastError(f"{path} not found: is {root} the root of an MSP-Podcast corpus?")
         rows_by_split: dict[str, list[dict]] = defaultdict(list)
         seen: set[str] = set()
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with io.StringIO(read_text(path), newline="") as handle:
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header
@@ -291,11 +312,19 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
                 example = self._consensus_row(row, line_number, audio_files, seen, report)
                 if example is not None:
                     rows_by_split[example.pop("split")].append(example)
+        if report.rows_read == 0:
+            raise MSPPodcastError(f"{path} has a header but no rows: no clip is labelled.")
         # Test3 audio the CSV does not list (the challenge shipped Test3 without labels): found by name.
         unlisted = sorted(name for name in audio_files - seen if "test3" in name.lower())
         for name in unlisted:
             rows_by_split["test3"].append(self._unlabelled(name))
         report.unlisted_test3_files = len(unlisted)
+        # Other audio without a row is not used: say so rather than drop it without a word.
+        unlabelled = sorted(name for name in audio_files - seen if "test3" not in name.lower())
+        if unlabelled:
+            report.notes["audio files in Audios/ without a row in labels_consensus.csv (not used)"] += (
+                unlabelled
+            )
         return rows_by_split, report
 
     def _unlabelled(self, file_name: str, speaker: str | None = None, gender: str | None = None) -> dict:
@@ -368,7 +397,10 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
                 example[name] = value
 
         if file_name not in audio_files:
-            report.problems["missing audio file in Audios/"].append(file_name)
+            if file_name in getattr(self, "_empty_audio", ()):
+                report.problems["empty (0-byte) audio file in Audios/"].append(file_name)
+            else:
+                report.problems["missing audio file in Audios/"].append(file_name)
             return None
         return example
 
@@ -380,7 +412,7 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
         if not path.is_file():
             raise MSPPodcastError(f"soft_labels=True needs {path}, which does not exist.")
         votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with io.StringIO(read_text(path), newline="") as handle:
             reader = csv.reader(handle)
             header = [name.strip() for name in next(reader, [])]
             # Some releases spell the annotation out in columns; the 1.12 release quotes it in one field.
@@ -427,9 +459,11 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
         audio_dir = root / "Audios"
         if not audio_dir.is_dir():
             raise MSPPodcastError(f"{audio_dir} not found: is {root} the root of an MSP-Podcast corpus?")
-        # One directory listing instead of 100k+ stat calls.
+        # One directory listing (sizes come with the stat of each entry, which the fingerprint needs anyway).
         with os.scandir(audio_dir) as entries:
-            audio_files = {entry.name for entry in entries if entry.is_file()}
+            sizes = {entry.name: entry.stat().st_size for entry in entries if entry.is_file()}
+        audio_files = {name for name, size in sizes.items() if size > 0}
+        self._empty_audio = {name for name, size in sizes.items() if size == 0}
 
         rows_by_split, report = self._read_consensus(root, audio_files)
         if config.soft_labels:
@@ -460,9 +494,14 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
                 raise MSPPodcastError(
                     message + "\nFix the corpus, or pass on_error='skip' to skip these rows."
                 )
-            logger.warning("%s\nThese rows are skipped (on_error='skip').", message)
+            report.warnings.append(f"{message}\nThese rows are skipped (on_error='skip').")
         if report.notes:
-            logger.warning("MSP-Podcast notes:\n%s", report.note_summary())
+            report.warnings.append(f"MSP-Podcast notes:\n{report.note_summary()}")
+        for warning in report.warnings:
+            logger.warning(warning)
+        # Kept with the prepared files, so that every later load (from the cache) repeats the warnings.
+        with contextlib.suppress(OSError):  # a read-only or remote cache: the warnings were logged above
+            Path(self._output_dir, REPORT_FILE).write_text(json.dumps({"warnings": report.warnings}))
         if report.unrecognised_primaries:
             logger.info(
                 "labels_detailed.csv:\n%s",
@@ -512,17 +551,24 @@ class MSPPodcast(datasets.GeneratorBasedBuilder):
 
 
 def corpus_signature(data_dir: str | os.PathLike, soft_labels: bool = False) -> str:
-    """A fingerprint of the corpus files (sizes and modification times), used as part of the cache key."""
+    """A fingerprint of the corpus files, used as part of the cache key: the name, size and modification time of
+    every file in `Labels/`, `Audios/` and `Transcripts/` (one stat per file, no reading), so that any file added,
+    removed or edited in place (a transcript, an audio file, a label CSV) prepares the corpus again."""
     root = Path(data_dir)
-    paths = [root / "Labels" / "labels_consensus.csv", root / "Audios", root / "Transcripts"]
-    if soft_labels:
-        paths.append(root / "Labels" / "labels_detailed.csv")
-    digest = hashlib.sha256()
-    for path in paths:
-        stat = path.stat() if path.exists() else None
-        digest.update(
-            f"{path.name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1};".encode()
-        )
+    digest = hashlib.sha256(f"soft_labels={bool(soft_labels)};".encode())
+    for folder in ("Labels", "Audios", "Transcripts"):
+        path = root / folder
+        digest.update(f"[{folder}]".encode())
+        if not path.is_dir():
+            continue
+        with os.scandir(path) as entries:
+            stats = sorted(
+                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                for entry in entries
+                if entry.is_file()
+            )
+        for name, size, mtime in stats:
+            digest.update(f"{name}:{size}:{mtime};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -574,6 +620,14 @@ def load_msp_podcast(
         corpus_signature=corpus_signature(root, soft_labels),
     )
     builder.download_and_prepare(download_mode=download_mode, num_proc=num_proc)
+    if builder.report is None:  # answered from the cache: repeat what the preparation warned about
+        report_file = Path(builder.cache_dir, REPORT_FILE)
+        try:
+            warnings = json.loads(report_file.read_text()).get("warnings", [])
+        except (OSError, ValueError):
+            warnings = []
+        for warning in warnings:
+            logger.warning(warning)
     return builder.as_dataset()
 
 

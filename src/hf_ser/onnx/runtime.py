@@ -19,6 +19,7 @@ import numpy as np
 
 from ..audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
 from ..batching import config_pads_exactly, length_buckets, windowed_logits
+from ..errors import HFSERError
 
 ONNX_FILE = "model.onnx"
 EXPORT_INFO_FILE = "onnx_export.json"
@@ -27,7 +28,7 @@ FEATURE_EXTRACTOR_FILE = "preprocessor_config.json"
 EXTRA_HINT = 'install the ONNX extra: pip install "hf_ser[onnx]"'
 
 
-class ONNXExportError(ValueError):
+class ONNXExportError(HFSERError, ValueError):
     """An export or an export folder that cannot be used (wrong model kind, missing files, failed verification)."""
 
 
