@@ -511,7 +511,9 @@ def test_sampler_epoch_reaches_through_resume_and_shard_wrappers(tmp_path):
     SamplerEpochCallback().on_epoch_begin(trainer.args, state, TrainerControl(), train_dataloader=resumed)
     assert sampler.epoch == 2
     # The draw is then epoch 2's, as in the uninterrupted run.
-    reference = ClassBalancedUndersampler(train["label"], seed=trainer.args.seed)
+    reference = ClassBalancedUndersampler(
+        train["label"], seed=trainer.args.seed, lengths=sampler.lengths, batch_size=sampler.batch_size
+    )  # configured as the trainer's (length-grouped by default)
     reference.set_epoch(2)
     assert list(sampler) == list(reference)
 

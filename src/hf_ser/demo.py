@@ -132,7 +132,10 @@ def run_demo(
         output_dir=str(output_dir / "checkpoints"),
         max_steps=train_steps,
         learning_rate=learning_rate,
-        lr_scheduler_type="constant",
+        # A warm-up: from scratch at this rate, the encoder can collapse in its first steps (all frames alike), and
+        # whether it does depends on the initial draw (see docs/statistics_pooling.md).
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=max(1, train_steps // 10),
         per_device_train_batch_size=8,
         per_device_eval_batch_size=8,
         weight_decay=0.01,
