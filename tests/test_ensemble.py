@@ -13,14 +13,9 @@ import torch
 from transformers import AutoFeatureExtractor, pipeline
 
 from hf_ser import WavLMForMASPClassification, predict_logits
-from hf_ser.ensemble import (
-    SEREnsemble,
-    add_ensemble_parser,
-    average_predictions,
-    average_probabilities,
-    plurality_vote,
-    run_ensemble_command,
-)
+from hf_ser.cli.ensemble import add_parser as add_ensemble_parser
+from hf_ser.cli.ensemble import run as run_ensemble_command
+from hf_ser.ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
 from test_multimodal import save_tiny_multimodal
 from tiny import save_tiny_model, tone
 

@@ -467,47 +467,6 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, **kwargs):
     return convert_vox_profile(src, dst, **kwargs)
 
 
-# ------------------------------------------------------------------------------------------------ CLI
-def add_convert_parser(commands) -> None:
-    """`hf-ser convert SRC DST`: the subcommand, added to the `hf-ser` parser."""
-    parser = commands.add_parser(
-        "convert",
-        help="Convert a released checkpoint (challenge baseline, vox-profile attribute model) to an hf_ser folder.",
-    )
-    parser.add_argument(
-        "src", help="The released checkpoint's folder (training output or downloaded Hub model)."
-    )
-    parser.add_argument("dst", help="Where to write the hf_ser model folder.")
-    parser.add_argument(
-        "--encoder-config",
-        default=None,
-        help="config.json of the speech encoder, when it is not WavLM-large / Whisper-large-v3 (the released ones).",
-    )
-    parser.add_argument(
-        "--output-scale",
-        choices=OUTPUT_SCALES,
-        default="likert",
-        help="Attribute outputs on 1-7 (default) or on the released scale.",
-    )
-
-
-def run_convert_command(args) -> int:
-    """Run `hf-ser convert`; a folder that cannot be converted is a usage error (exit 2)."""
-    import sys
-
-    kwargs = {"output_scale": args.output_scale}
-    try:
-        kind = detect_release(args.src)
-        key = "encoder_config" if kind == "challenge_baseline" else "audio_config"
-        kwargs[key] = args.encoder_config
-        model = convert(args.src, args.dst, **kwargs)
-    except ConversionError as error:
-        print(f"hf-ser convert: error: {error}", file=sys.stderr)
-        return 2
-    print(f"Converted {args.src} ({kind}) into a {type(model).__name__} in {args.dst}")
-    return 0
-
-
 __all__ = [
     "ConversionError",
     "convert",
