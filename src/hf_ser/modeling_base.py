@@ -30,7 +30,7 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -81,7 +81,7 @@ def pretrained_encoder_state(name_or_path: str, **kwargs) -> dict[str, torch.Ten
     return model.state_dict()
 
 
-def load_encoder_weights(target: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> None:
+def load_encoder_weights(target: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
     """Load a pretrained encoder's `state` into `target`, an encoder the model built from the same config; a weight
     that `target` has and `state` lacks is an error (keys `state` has beyond `target`'s, such as a task head's, are
     ignored). `name` names the checkpoint in the error."""
@@ -331,9 +331,9 @@ __all__ = [
     "eager_attention",
     "encoder_frame_mask",
     "freeze_modules",
-    "has_trainable_parameters",
-    "encoder_checkpoint_config",
     "load_encoder_weights",
     "pop_config_kwargs",
     "pretrained_encoder_state",
+    "has_trainable_parameters",
+    "encoder_checkpoint_config",
 ]
