@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto import AutoConfig
 
+from .configuration_base import fill_auto_map
 from .configuration_wavlm_masp import WAVLM_LARGE_KWARGS as WAVLM_MASP_DEFAULT_ENCODER
 
 MULTIMODAL_ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -152,12 +153,11 @@ class MultimodalSERConfig(PreTrainedConfig):
         if not self.is_whisper:
             # The weighted layer sum reads every layer: LayerDrop (0.1 in WavLM's default config) would skip some.
             self.audio_config.layerdrop = 0.0
-        if getattr(self, "auto_map", None) is None:
-            # Complete auto_map so that a saved model loads with trust_remote_code without hf_ser installed.
-            self.auto_map = {
-                "AutoConfig": "configuration_multimodal.MultimodalSERConfig",
-                "AutoModel": "modeling_multimodal.MultimodalSERForRegression",
-            }
+        fill_auto_map(
+            self,
+            "configuration_multimodal.MultimodalSERConfig",
+            "modeling_multimodal.MultimodalSERForRegression",
+        )
         self._validate()
 
     @property

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from transformers.configuration_utils import PreTrainedConfig
 
+from .configuration_base import fill_auto_map
+
 ATTRIBUTE_LABELS = ("arousal", "valence", "dominance")
 
 # Paper 003, Sec. 2.1 and footnotes 1-3: the three views kept after Table 1, with their embedding sizes.
@@ -129,12 +131,9 @@ class MultiViewSERConfig(PreTrainedConfig):
                 for name, cfg in self.view_encoder_configs.items()
             }
         super().__post_init__(**kwargs)
-        if getattr(self, "auto_map", None) is None:
-            # Complete auto_map so that a saved model loads with trust_remote_code without hf_ser installed.
-            self.auto_map = {
-                "AutoConfig": "configuration_multiview.MultiViewSERConfig",
-                "AutoModel": "modeling_multiview.MultiViewSERForRegression",
-            }
+        fill_auto_map(
+            self, "configuration_multiview.MultiViewSERConfig", "modeling_multiview.MultiViewSERForRegression"
+        )
         self._validate()
 
     def _validate(self) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto import AutoConfig
 
+from .configuration_base import fill_auto_map
+
 # Challenge class order (MSP-Podcast baseline and its Hub models).
 EMOTION_LABELS = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")
 ATTRIBUTE_LABELS = ("arousal", "valence", "dominance")
@@ -149,13 +151,12 @@ class WavLMMASPConfig(PreTrainedConfig):
         if self.loss is None:
             self.loss = "ccc" if self.problem_type == "regression" else "focal"
         self.encoder_config.layerdrop = self.layerdrop
-        if getattr(self, "auto_map", None) is None:
-            # Complete auto_map so that a saved model loads with trust_remote_code without hf_ser installed.
-            self.auto_map = {
-                "AutoConfig": "configuration_wavlm_masp.WavLMMASPConfig",
-                "AutoModel": "modeling_wavlm_masp.WavLMForMASPClassification",
-                "AutoModelForAudioClassification": "modeling_wavlm_masp.WavLMForMASPClassification",
-            }
+        fill_auto_map(
+            self,
+            "configuration_wavlm_masp.WavLMMASPConfig",
+            "modeling_wavlm_masp.WavLMForMASPClassification",
+            audio_classifier=True,
+        )
         self._validate()
 
     def _validate(self) -> None:

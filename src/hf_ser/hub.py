@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .configuration_base import AUDIO_CLASSIFIER_AUTO_MAP, REQUIRED_AUTO_MAP
 from .errors import HFSERError
 from .model_card import CardData, parse_card_metadata, write_model_card
 
@@ -28,9 +29,6 @@ logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-# The Auto classes every published model answers to; audio classifiers also need AutoModelForAudioClassification.
-REQUIRED_AUTO_MAP = ("AutoConfig", "AutoModel")
-AUDIO_CLASSIFIER_AUTO_MAP = "AutoModelForAudioClassification"
 PACKAGE_DIR = Path(__file__).resolve().parent
 SPACE_MODEL_VARIABLE = "HF_SER_MODEL"
 

@@ -17,6 +17,10 @@ One place for what every hf_ser model must do the way transformers' own models d
   `_init_weights` only uses transformers' guarded `initialization` helpers, so the shortcut is not needed.
 - **Output flags** (`output_hidden_states`, `output_attentions`) default to the config's, as in transformers.
 
+It also owns the plumbing the models share: recording per-layer states with hooks ([`LayerRecorder`]), the mask of
+an encoder's valid output frames ([`encoder_frame_mask`], Whisper included), and loading pretrained encoder weights
+with the missing-weights check ([`pretrained_encoder_state`], [`load_encoder_weights`]).
+
 This file travels to the Hub with the models (``trust_remote_code``): it imports only torch and transformers.
 """
 
@@ -31,7 +35,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 logger = logging.getLogger(__name__)
@@ -58,6 +62,104 @@ def encoder_checkpoint_config(
     if model_type not in tuple(encoder_types):
         return None
     return AutoConfig.for_model(**config_dict)
+
+
+def pop_config_kwargs(kwargs: dict, config_class: type[PreTrainedConfig]) -> dict:
+    """Remove from `kwargs` (a `from_pretrained` call's) the keyword arguments that name fields of `config_class` or
+    its labels, and return them: they build the config around a plain encoder checkpoint."""
+    names = set(config_class.__annotations__) | LABEL_FIELDS
+    return {key: kwargs.pop(key) for key in list(kwargs) if key in names}
+
+
+def pretrained_encoder_state(name_or_path: str, **kwargs) -> dict[str, torch.Tensor]:
+    """The weights of a pretrained encoder (e.g. `"microsoft/wavlm-large"`), read as safetensors only; of an
+    encoder-decoder model (Whisper) only its encoder's. `kwargs` go to `AutoModel.from_pretrained` (revision,
+    cache_dir, `add_pooling_layer=False`, ...)."""
+    model = AutoModel.from_pretrained(name_or_path, use_safetensors=True, **kwargs)
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    return model.state_dict()
+
+
+def load_encoder_weights(target: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """Load a pretrained encoder's `state` into `target`, an encoder the model built from the same config; a weight
+    that `target` has and `state` lacks is an error (keys `state` has beyond `target`'s, such as a task head's, are
+    ignored). `name` names the checkpoint in the error."""
+    missing, _ = target.load_state_dict(state, strict=False)
+    if missing:
+        raise ValueError(f"{name} lacks encoder weights: {missing[:5]} ...")
+
+
+def encoder_frame_mask(
+    encoder: nn.Module,
+    num_frames: int,
+    attention_mask: torch.Tensor | None,
+    device: torch.device | None = None,
+) -> torch.Tensor | None:
+    """(batch, num_frames) bool mask of a speech encoder's valid output frames, from the encoder's own output-length
+    formula; None without an `attention_mask`.
+
+    The wav2vec2 family (WavLM, wav2vec2, HuBERT, data2vec-audio) takes a sample-level mask and has
+    `_get_feature_vector_attention_mask`; Whisper's encoder takes a mel-frame-level mask, whose valid lengths its
+    `_get_feat_extract_output_lengths` maps to output frames. `device`: where the mask goes (defaults to the
+    attention mask's)."""
+    if attention_mask is None:
+        return None
+    if hasattr(encoder, "_get_feature_vector_attention_mask"):
+        mask = encoder._get_feature_vector_attention_mask(num_frames, attention_mask).bool()
+    else:
+        lengths = encoder._get_feat_extract_output_lengths(attention_mask.sum(-1))
+        mask = torch.arange(num_frames, device=lengths.device)[None, :] < lengths[:, None]
+    return mask if device is None else mask.to(device)
+
+
+class LayerRecorder:
+    """Collects, during one forward pass, what each hooked layer returns (or, hooked with `inputs=True`, the hidden
+    states it receives), keyed by layer index: `start()`, run the model, `stop()` returns `{index: tensor}`.
+
+    Hooks (unlike `output_hidden_states`) say which layers ran when LayerDrop skips some in training, and read the
+    layers directly where transformers' `output_hidden_states` is not reliable (WavLM with an attention mask drops
+    one state in transformers 5). The hooks are `_RecordHook` objects pointing at this recorder, not closures over
+    the model, so `copy.deepcopy` of the model copies hooks and recorder together and the copy records into its own
+    recorder."""
+
+    def __init__(self):
+        self.outputs: dict[int, torch.Tensor] | None = None
+
+    def attach(self, layers: Iterable[nn.Module], inputs: bool = False) -> None:
+        """Hook every layer of `layers` (indexed in order): record its output, or its input with `inputs=True`."""
+        for index, layer in enumerate(layers):
+            hook = _RecordHook(self, index, inputs)
+            if inputs:
+                layer.register_forward_pre_hook(hook, with_kwargs=True)
+            else:
+                layer.register_forward_hook(hook)
+
+    def start(self) -> None:
+        self.outputs = {}
+
+    def stop(self) -> dict[int, torch.Tensor]:
+        outputs, self.outputs = self.outputs or {}, None
+        return outputs
+
+
+class _RecordHook:
+    """A forward hook `(module, args, output)`, or with `inputs` a pre-hook with kwargs `(module, args, kwargs)`,
+    recording into its `LayerRecorder` while it records."""
+
+    def __init__(self, recorder: LayerRecorder, index: int, inputs: bool = False):
+        self.recorder = recorder
+        self.index = index
+        self.inputs = inputs
+
+    def __call__(self, module, args, output_or_kwargs):
+        if self.recorder.outputs is None:
+            return
+        if self.inputs:  # the layer's input hidden states, given by position or by name
+            state = args[0] if args else output_or_kwargs["hidden_states"]
+        else:  # the layer's output; transformers' layers may return a tuple led by the hidden states
+            state = output_or_kwargs[0] if isinstance(output_or_kwargs, tuple) else output_or_kwargs
+        self.recorder.outputs[self.index] = state
 
 
 def freeze_modules(modules: Iterable[nn.Module | nn.Parameter | None], frozen: bool = True) -> None:
@@ -225,8 +327,13 @@ def _non_reentrant(function: Callable) -> Callable:
 
 __all__ = [
     "SERPreTrainedModel",
+    "LayerRecorder",
     "eager_attention",
+    "encoder_frame_mask",
     "freeze_modules",
+    "load_encoder_weights",
+    "pop_config_kwargs",
+    "pretrained_encoder_state",
     "has_trainable_parameters",
     "encoder_checkpoint_config",
 ]

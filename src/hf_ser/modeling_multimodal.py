@@ -26,11 +26,15 @@ from transformers.utils import can_return_tuple
 from .configuration_multimodal import LAYER_SUM_ENCODERS, WHISPER_ENCODERS, MultimodalSERConfig
 from .losses import CCCLoss
 from .modeling_base import (
-    LABEL_FIELDS,
+    LayerRecorder,
     SERPreTrainedModel,
     eager_attention,
     encoder_checkpoint_config,
+    encoder_frame_mask,
     freeze_modules,
+    load_encoder_weights,
+    pop_config_kwargs,
+    pretrained_encoder_state,
 )
 from .pooling import MaskedMeanPooling
 
@@ -93,8 +97,7 @@ class MultimodalSERPreTrainedModel(SERPreTrainedModel):
         )
         if source is not None:
             if config is None:
-                names = set(MultimodalSERConfig.__annotations__) | LABEL_FIELDS
-                config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
+                config_kwargs = pop_config_kwargs(kwargs, MultimodalSERConfig)
                 config_kwargs.setdefault("use_text", False)
                 config = MultimodalSERConfig(audio_config=source.to_dict(), **config_kwargs)
             # Encoder keys lose their task model's prefix and go under `audio_encoder.`; Whisper keeps its encoder.
@@ -147,9 +150,8 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             self.layer_weights = nn.Parameter(torch.zeros(audio_config.num_hidden_layers + 1))
             # Layer inputs captured by hooks: `output_hidden_states` of transformers 5 is not reliable for WavLM
             # with an attention mask (it drops one state), so the weighted sum reads the layers directly.
-            self._layer_states: dict[int, torch.Tensor] | None = None
-            for index, layer in enumerate(self.audio_encoder.encoder.layers):
-                layer.register_forward_pre_hook(self._make_layer_hook(index), with_kwargs=True)
+            self.layer_recorder = LayerRecorder()
+            self.layer_recorder.attach(self.audio_encoder.encoder.layers, inputs=True)
         self.conv = PointwiseConvStack(
             audio_size, config.conv_hidden_size, config.conv_num_layers, config.dropout
         )
@@ -214,13 +216,6 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         return self
 
     # ----------------------------------------------------------------------------------------------- branches
-    def _make_layer_hook(self, index: int):
-        def hook(module, args, kwargs):
-            if self._layer_states is not None:
-                self._layer_states[index] = args[0] if args else kwargs["hidden_states"]
-
-        return hook
-
     def speech_frames(
         self,
         input_values: torch.Tensor | None = None,
@@ -256,31 +251,24 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
                     )
                 encoded = self.audio_encoder(input_features, return_dict=True, **flags)
                 hidden = encoded.last_hidden_state
-                if attention_mask is None:
-                    return hidden, None, encoded
-                lengths = self.audio_encoder._get_feat_extract_output_lengths(attention_mask.sum(-1))
-                frames = torch.arange(hidden.shape[1], device=hidden.device)
-                return hidden, frames[None, :] < lengths[:, None].to(hidden.device), encoded
+                mask = encoder_frame_mask(self.audio_encoder, hidden.shape[1], attention_mask, hidden.device)
+                return hidden, mask, encoded
             if input_values is None:
                 raise ValueError("A WavLM-style speech branch needs `input_values` (16 kHz waveforms).")
-            self._layer_states = {}
+            self.layer_recorder.start()
             try:
                 encoded = self.audio_encoder(
                     input_values, attention_mask=attention_mask, return_dict=True, **flags
                 )
-                states = self._layer_states
             finally:
-                self._layer_states = None
+                states = self.layer_recorder.stop()
         num_layers = len(self.audio_encoder.encoder.layers)
         # Hidden states as transformers' output_hidden_states used to define them: the input of the first layer,
         # the outputs of the others, and the final (normalised) last_hidden_state.
         stacked = torch.stack([states[i] for i in range(num_layers)] + [encoded.last_hidden_state])
         weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
         hidden = torch.einsum("l,lbtd->btd", weights, stacked)
-        mask = None
-        if attention_mask is not None:
-            mask = self.audio_encoder._get_feature_vector_attention_mask(hidden.shape[1], attention_mask)
-        return hidden, mask, encoded
+        return hidden, encoder_frame_mask(self.audio_encoder, hidden.shape[1], attention_mask), encoded
 
     def pool_speech(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         """Pointwise convolutions, then the mean over valid frames: (batch, channels)."""
@@ -465,29 +453,19 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             audio_config=audio_config.to_dict(), text_config=text_config, **config_kwargs
         )
         model = cls(config)
-        audio = AutoModel.from_pretrained(audio_name_or_path, use_safetensors=True, **hub)
-        audio_state = (audio.get_encoder() if config.is_whisper else audio).state_dict()
+        audio_state = pretrained_encoder_state(audio_name_or_path, **hub)  # Whisper: its encoder only
         if config.is_whisper:
             positions = config.audio_config.max_source_positions
             audio_state["embed_positions.weight"] = audio_state["embed_positions.weight"][:positions]
-        _load_encoder(model.audio_encoder, audio_state, audio_name_or_path)
-        del audio
+        load_encoder_weights(model.audio_encoder, audio_state, audio_name_or_path)
+        del audio_state
         if text_name_or_path is not None:
-            text = AutoModel.from_pretrained(
-                text_name_or_path, use_safetensors=True, add_pooling_layer=False, **hub
-            )
-            _load_encoder(model.text_encoder, text, text_name_or_path)
-            del text
+            text_state = pretrained_encoder_state(text_name_or_path, add_pooling_layer=False, **hub)
+            load_encoder_weights(model.text_encoder, text_state, text_name_or_path)
+            del text_state
         model.apply_freezing()
         model.config.name_or_path = audio_name_or_path
         return model
-
-
-def _load_encoder(target: nn.Module, source: nn.Module | dict, name: str) -> None:
-    state = source if isinstance(source, dict) else source.state_dict()
-    missing, _ = target.load_state_dict(state, strict=False)
-    if missing:
-        raise ValueError(f"{name} lacks encoder weights: {missing[:5]} ...")
 
 
 __all__ = ["MultimodalSERForRegression", "MultimodalSERPreTrainedModel", "MultimodalSEROutput"]

@@ -32,7 +32,13 @@ from transformers.utils import can_return_tuple
 
 from .configuration_multiview import MultiViewSERConfig
 from .losses import CCCLoss
-from .modeling_base import SERPreTrainedModel, freeze_modules
+from .modeling_base import (
+    SERPreTrainedModel,
+    encoder_frame_mask,
+    freeze_modules,
+    load_encoder_weights,
+    pretrained_encoder_state,
+)
 
 
 @dataclass
@@ -260,27 +266,20 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         configs, dims, states = {}, [], {}
         for name, path in encoders.items():
             encoder_config = AutoConfig.from_pretrained(path, **hub_kwargs)
-            pretrained = AutoModel.from_pretrained(path, use_safetensors=True, **hub_kwargs)
-            if getattr(encoder_config, "is_encoder_decoder", False):
-                pretrained = (
-                    pretrained.get_encoder()
-                )  # Whisper: only the encoder is used (paper 003, Sec. 2.1)
+            # Whisper: only the encoder is used (paper 003, Sec. 2.1)
+            states[name] = pretrained_encoder_state(path, **hub_kwargs)
             configs[name] = encoder_config.to_dict()
             dims.append(
                 encoder_config.d_model
                 if encoder_config.model_type == "whisper"
                 else encoder_config.hidden_size
             )
-            states[name] = pretrained.state_dict()
-            del pretrained
         config_kwargs.setdefault("view_names", list(encoders))
         config_kwargs.setdefault("view_dims", dims)
         config_kwargs.setdefault("view_encoders", dict(encoders))
         model = cls(MultiViewSERConfig(view_encoder_configs=configs, **config_kwargs))
         for name, state in states.items():
-            missing, _ = model.view_encoders[name].load_state_dict(state, strict=False)
-            if missing:
-                raise ValueError(f"{encoders[name]} lacks encoder weights: {missing[:5]} ...")
+            load_encoder_weights(model.view_encoders[name], state, encoders[name])
         return model
 
     def fusion_weights(
@@ -400,18 +399,6 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
 
 
 # ---------------------------------------------------------------------------------------------- view embeddings
-def _frame_mask(
-    encoder: PreTrainedModel, num_frames: int, attention_mask: torch.Tensor | None
-) -> torch.Tensor | None:
-    """Valid output frames from the encoder's own length formula."""
-    if attention_mask is None:
-        return None
-    if hasattr(encoder, "_get_feature_vector_attention_mask"):  # wav2vec2 family (WavLM, HuBERT, data2vec)
-        return encoder._get_feature_vector_attention_mask(num_frames, attention_mask).bool()
-    lengths = encoder._get_feat_extract_output_lengths(attention_mask.sum(-1))  # Whisper encoder
-    return torch.arange(num_frames, device=lengths.device)[None, :] < lengths[:, None]
-
-
 def _build_view_encoder(config_dict: dict) -> PreTrainedModel:
     """A randomly initialised encoder from a nested config (weights come from `from_pretrained`); Whisper keeps
     only its encoder."""
@@ -443,7 +430,7 @@ def _encode_pooled(
         hidden = encoder(input_features=inputs["input_features"]).last_hidden_state
     else:
         hidden = encoder(inputs["input_values"], attention_mask=attention_mask).last_hidden_state
-    mask = _frame_mask(encoder, hidden.shape[1], attention_mask)
+    mask = encoder_frame_mask(encoder, hidden.shape[1], attention_mask)
     if mask is None:
         return hidden.mean(dim=1)
     weights = mask.to(hidden.dtype).unsqueeze(-1)

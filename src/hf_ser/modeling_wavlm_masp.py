@@ -20,11 +20,15 @@ from transformers.utils import can_return_tuple
 from .configuration_wavlm_masp import SUPPORTED_ENCODERS, WavLMMASPConfig
 from .losses import CCCLoss, FocalLoss
 from .modeling_base import (
-    LABEL_FIELDS,
+    LayerRecorder,
     SERPreTrainedModel,
     eager_attention,
     encoder_checkpoint_config,
+    encoder_frame_mask,
     freeze_modules,
+    load_encoder_weights,
+    pop_config_kwargs,
+    pretrained_encoder_state,
 )
 from .pooling import AttentiveStatisticsPooling, MaskedMeanPooling, MultiLayerStatisticsPooling
 from .wavlm_sdpa_attention import set_sdpa_enabled, use_sdpa_attention
@@ -36,34 +40,6 @@ class SERClassifierOutput(SequenceClassifierOutput):
     analysis tools: cosine distances between models, paper 004)."""
 
     embeddings: torch.Tensor | None = None
-
-
-class LayerOutputRecorder:
-    """Collects each transformer layer's output during one forward pass, keyed by layer index.
-
-    Forward hooks (unlike `output_hidden_states`) say which layers ran when LayerDrop skips some in training. The
-    hooks are `_RecordHook` objects pointing at this recorder, so `copy.deepcopy` of the model copies hooks and
-    recorder together and the copy records into its own recorder."""
-
-    def __init__(self):
-        self.outputs: dict[int, torch.Tensor] | None = None
-
-    def start(self) -> None:
-        self.outputs = {}
-
-    def stop(self) -> dict[int, torch.Tensor]:
-        outputs, self.outputs = self.outputs or {}, None
-        return outputs
-
-
-class _RecordHook:
-    def __init__(self, recorder: LayerOutputRecorder, index: int):
-        self.recorder = recorder
-        self.index = index
-
-    def __call__(self, module, args, output):
-        if self.recorder.outputs is not None:
-            self.recorder.outputs[self.index] = output[0] if isinstance(output, tuple) else output
 
 
 class FeedForwardHead(nn.Module):
@@ -123,7 +99,9 @@ class WavLMMASPPreTrainedModel(SERPreTrainedModel):
         source = encoder_checkpoint_config(pretrained_model_name_or_path, kwargs, SUPPORTED_ENCODERS)
         if source is not None:
             if config is None:
-                config = WavLMMASPConfig(encoder_config=source.to_dict(), **_pop_config_kwargs(kwargs))
+                config = WavLMMASPConfig(
+                    encoder_config=source.to_dict(), **pop_config_kwargs(kwargs, WavLMMASPConfig)
+                )
             kwargs.setdefault("key_mapping", encoder_key_mapping(source))
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
@@ -139,12 +117,6 @@ def encoder_key_mapping(encoder_config: PreTrainedConfig) -> dict[str, str]:
     prefixes) lose that prefix; transformers then prefixes them with our `encoder.`."""
     prefix = encoder_config.model_type.replace("-", "_")
     return {rf"^{prefix}\.": ""}
-
-
-def _pop_config_kwargs(kwargs: dict) -> dict:
-    """The keyword arguments of `from_pretrained` that name [`WavLMMASPConfig`] fields or its labels."""
-    names = set(WavLMMASPConfig.__annotations__) | LABEL_FIELDS
-    return {key: kwargs.pop(key) for key in list(kwargs) if key in names}
 
 
 class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
@@ -200,10 +172,9 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             self.loss_fct = CCCLoss(reduction="sum")
         else:
             self.loss_fct = nn.MSELoss()
-        self.layer_recorder = LayerOutputRecorder()
+        self.layer_recorder = LayerRecorder()
         if config.pooling == "masp":
-            for index, layer in enumerate(self.transformer_layers):
-                layer.register_forward_hook(_RecordHook(self.layer_recorder, index))
+            self.layer_recorder.attach(self.transformer_layers)
         self.apply_freezing()
         self.post_init()
 
@@ -277,9 +248,7 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
     # ----------------------------------------------------------------------------------------------- forward
     def frame_mask(self, num_frames: int, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         """(batch, frames) bool mask of valid encoder frames, from the encoder's own output-length formula."""
-        if attention_mask is None:
-            return None
-        return self.encoder._get_feature_vector_attention_mask(num_frames, attention_mask)
+        return encoder_frame_mask(self.encoder, num_frames, attention_mask)
 
     @can_return_tuple
     def forward(
@@ -374,11 +343,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
         encoder_config = AutoConfig.from_pretrained(encoder_name_or_path, **hub_kwargs)
         config = WavLMMASPConfig(encoder_config=encoder_config.to_dict(), **config_kwargs)
         model = cls(config)
-        encoder = AutoModel.from_pretrained(encoder_name_or_path, use_safetensors=True, **hub_kwargs)
-        missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
-        if missing:
-            raise ValueError(f"{encoder_name_or_path} lacks encoder weights: {missing[:5]} ...")
-        del encoder
+        state = pretrained_encoder_state(encoder_name_or_path, **hub_kwargs)
+        load_encoder_weights(model.encoder, state, encoder_name_or_path)
         model.config.name_or_path = encoder_name_or_path
         return model
 
