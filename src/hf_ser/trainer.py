@@ -263,7 +263,7 @@ class _SERTrainer(Trainer):
             else:
                 given["gender_loss_weight"] = float(weight)
         for name, value in given.items():
-            if hasattr(config, name) and getattr(config, name) != value:
+            if getattr(config, name, None) not in (None, value):
                 logger.warning(
                     "%s sets config.%s=%r (the config had %r): the trainer's value is trained and saved.",
                     type(self).__name__,
