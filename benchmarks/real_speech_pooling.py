@@ -347,7 +347,6 @@ def run_variant(variant: str, train: Dataset, test: Dataset, cli) -> dict:
             args=args,
             train_dataset=train,
             data_collator=AudioDataCollator(build_feature_extractor(), max_duration_s=None),
-            focal_gamma=2.0 if loss == "focal" else 0.0,
             compute_metrics=classification_metrics(),
             callbacks=[diagnostics],
         )

@@ -186,10 +186,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "processing_class": extractor,
     }
     if categorical:
-        # Weighted cross-entropy = focal loss with gamma 0 and inverse-frequency alpha.
-        trainer = FocalLossTrainer(**common, focal_gamma=0.0, class_weights="inverse_frequency")
+        # The config's loss="ce"; the trainer fills config.class_weights with N / (C * n_c) of the training set.
+        trainer = FocalLossTrainer(**common, class_weights="inverse_frequency")
     else:
-        trainer = CCCLossTrainer(**common, ccc_reduction="sum")
+        trainer = CCCLossTrainer(**common)  # the config's 1 - CCC, summed over the attributes
     resume = True if any(Path(args.output_dir).glob("checkpoint-*")) else None
     trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate()

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=dev,
         data_collator=AudioDataCollator(extractor, max_duration_s=args.max_duration, class_labels=True),
         processing_class=extractor,
-        focal_gamma=args.focal_gamma,
+        # The loss (focal, gamma) is the model config's; the trainer only adds what the data decides.
         class_weights=None if args.class_weights == "none" else args.class_weights,
     )
     trainer.train(resume_from_checkpoint=_last_checkpoint(args.output_dir))

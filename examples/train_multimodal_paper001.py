@@ -278,7 +278,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         per_device_eval_batch_size=eval_batch_size(len(dev), batch_size),
         sampling="undersample",
         class_label_column="label",
-        aux_loss_weight=0.0 if args.no_gender else 1.0,
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=2,
@@ -293,7 +292,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processor,
         max_duration_s=args.max_duration,
         random_crop=True,
-        gender_key="aux_labels",  # CCCLossTrainer adds alpha * CE(gender) from `aux_labels`
         **collator_kwargs,
     )
     # Both report the development CCC per attribute; the balanced one adds the mean over class-balanced subsets.

@@ -51,7 +51,8 @@ def test_attribute_labels_and_aux_labels():
     batch = collator(rows)
     assert batch["labels"].dtype == torch.float32
     assert batch["labels"].tolist() == [[4.0, 2.5, 6.0], [1.0, 3.0, 2.0]]
-    assert batch["aux_labels"].tolist() == [1, -100]
+    # The key the models' forward and hf_ser's trainers read (one name end to end).
+    assert "aux_labels" not in batch and batch["gender"].tolist() == [1, -100]
     with pytest.raises(CollatorError, match="aux_label2id"):
         collator([{**rows[0], "gender": "Unknown"}])
 

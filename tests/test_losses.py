@@ -202,7 +202,120 @@ def test_ccc_is_safe_on_constant_batches():
 def test_ccc_loss_bad_input_raises():
     with pytest.raises(ValueError, match="shape"):
         CCCLoss()(torch.randn(4, 3), torch.randn(4, 2))
-    with pytest.raises(ValueError, match="at least 2"):
-        CCCLoss()(torch.randn(1, 3), torch.randn(1, 3))
     with pytest.raises(ValueError, match="reduction"):
         CCCLoss(reduction="max")
+    with pytest.raises(ValueError, match="NaN"):
+        CCCLoss()(torch.randn(1, 3), torch.tensor([[1.0, float("nan"), 2.0]]))  # checked on one clip too
+
+
+@pytest.mark.parametrize(
+    ("shape", "reduction"), [((1, 3), "sum"), ((1, 3), "none"), ((1,), "mean"), ((0, 3), "sum")]
+)
+def test_ccc_of_fewer_than_two_clips_is_a_zero_loss_that_keeps_the_graph(caplog, shape, reduction):
+    """CCC is undefined on one clip: CCCLoss itself gives 0 (with one warning) so a last batch of one clip does not
+    end a long training run; the zero keeps the graph, so every parameter still gets a (zero) gradient."""
+    from hf_ser import losses
+
+    losses._warn_once.cache_clear()
+    predictions = torch.randn(*shape, requires_grad=True)
+    with caplog.at_level("WARNING", logger="hf_ser.losses"):
+        loss = CCCLoss(reduction=reduction, weights=[1.0, 2.0, 3.0] if len(shape) == 2 else None)(
+            predictions, torch.ones(shape)
+        )
+        CCCLoss()(torch.randn(1, 3), torch.ones(1, 3))
+    expected_shape = (3,) if reduction == "none" else ()
+    assert loss.shape == expected_shape and torch.equal(loss.detach(), torch.zeros(expected_shape))
+    (grad,) = torch.autograd.grad(loss.sum(), predictions)
+    assert torch.equal(grad, torch.zeros_like(predictions))
+    assert sum("fewer than 2 clips" in r.getMessage() for r in caplog.records) == 1  # warned once
+    # Two clips are enough for a real value.
+    assert CCCLoss()(torch.tensor([[1.0], [2.0]]), torch.tensor([[2.0], [1.0]])).item() == pytest.approx(2.0)
+
+
+# ------------------------------------------------------------------------------------------------ from the config
+def test_loss_from_config_reads_every_loss_field():
+    from types import SimpleNamespace
+
+    from hf_ser import loss_from_config
+
+    torch.manual_seed(4)
+    logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
+    weights = [0.5, 2.0, 1.0]
+    focal = loss_from_config(
+        SimpleNamespace(loss="focal", focal_gamma=1.5, class_weights=weights, num_labels=3)
+    )
+    torch.testing.assert_close(focal(logits, targets), FocalLoss(gamma=1.5, alpha=weights)(logits, targets))
+    # "ce" ignores focal_gamma: weighted cross-entropy exactly.
+    ce = loss_from_config(SimpleNamespace(loss="ce", focal_gamma=3.0, class_weights=weights, num_labels=3))
+    want = torch.nn.functional.cross_entropy(logits, targets, weight=torch.tensor(weights))
+    torch.testing.assert_close(ce(logits, targets), want)
+    # A config without loss fields (a plain transformers classifier): focal loss with gamma 2, no weights.
+    torch.testing.assert_close(
+        loss_from_config(SimpleNamespace())(logits, targets), FocalLoss()(logits, targets)
+    )
+    # Regression: 1 - CCC with the configured reduction and per-attribute weights; default sum.
+    x, y = torch.randn(8, 3), torch.randn(8, 3)
+    ccc = loss_from_config(
+        SimpleNamespace(
+            problem_type="regression", ccc_reduction="mean", ccc_weights=[1.0, 0.0, 2.0], num_labels=3
+        )
+    )
+    torch.testing.assert_close(ccc(x, y), CCCLoss(reduction="mean", weights=[1.0, 0.0, 2.0])(x, y))
+    torch.testing.assert_close(
+        loss_from_config(SimpleNamespace(problem_type="regression"))(x, y), CCCLoss()(x, y)
+    )
+    mse = loss_from_config(SimpleNamespace(problem_type="regression", loss="mse"))
+    torch.testing.assert_close(mse(x, y), torch.nn.functional.mse_loss(x, y))
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"class_weights": [1.0, 2.0], "num_labels": 3}, "class_weights has 2"),
+        ({"problem_type": "regression", "ccc_weights": [1.0], "num_labels": 3}, "ccc_weights has 1"),
+        ({"problem_type": "regression", "ccc_reduction": "none"}, "ccc_reduction"),
+        ({"problem_type": "regression", "loss": "focal"}, "classification loss"),
+        ({"loss": "hinge"}, "hinge"),
+        ({"focal_gamma": -1.0}, "gamma"),
+    ],
+)
+def test_loss_from_config_rejects_bad_settings(fields, match):
+    from types import SimpleNamespace
+
+    from hf_ser import loss_from_config
+
+    with pytest.raises(ValueError, match=match):
+        loss_from_config(SimpleNamespace(**fields))
+
+
+def test_set_inverse_frequency_class_weights_fills_the_config():
+    from hf_ser import WavLMMASPConfig, set_inverse_frequency_class_weights
+
+    config = WavLMMASPConfig.challenge_baseline(
+        encoder_config={
+            "model_type": "wavlm",
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
+        id2label={0: "a", 1: "b", 2: "c"},
+    )
+    labels = [0] * 6 + [1] * 3 + [2]
+    weights = set_inverse_frequency_class_weights(config, labels)
+    assert config.class_weights == weights == pytest.approx([10 / 18, 10 / 9, 10 / 3])
+    assert all(type(w) is float for w in config.class_weights)  # JSON-serialisable in config.json
+    with pytest.raises(ValueError, match="never occur"):  # num_classes is the config's (3), not max label + 1
+        set_inverse_frequency_class_weights(config, [0, 1, 1])
+
+
+def test_auxiliary_cross_entropy_ignores_unknown_labels_and_keeps_the_graph():
+    from hf_ser.losses import auxiliary_cross_entropy
+
+    logits = torch.randn(4, 2, requires_grad=True)
+    labels = torch.tensor([0, -100, 1, 1])
+    want = torch.nn.functional.cross_entropy(logits[[0, 2, 3]], labels[[0, 2, 3]])
+    torch.testing.assert_close(auxiliary_cross_entropy(logits, labels), want)
+    for nothing_known in (None, torch.full((4,), -100)):
+        zero = auxiliary_cross_entropy(logits, nothing_known)
+        (grad,) = torch.autograd.grad(zero, logits)
+        assert zero.item() == 0.0 and torch.equal(grad, torch.zeros_like(logits))

@@ -229,6 +229,56 @@ def test_weighted_cross_entropy_configuration():
     torch.testing.assert_close(out.loss, want)
 
 
+def test_loss_is_read_from_the_config_at_every_call(tmp_path):
+    """The config is the one owner of the loss: changing it after construction changes the loss (what the trainers
+    rely on), and a checkpoint from before, which stored the class weights as a `loss_fct.alpha` buffer, loads with
+    no unexpected key."""
+    from safetensors.torch import load_file, save_file
+
+    from hf_ser import FocalLoss
+
+    torch.manual_seed(0)
+    model = tiny_masp_model().eval()
+    batch = batch_of([tone(0.5), tone(0.5, seed=1), tone(0.5, seed=2)])
+    labels = torch.tensor([1, 4, 7])
+    weights = [1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 1.0, 0.5]
+    with torch.no_grad():
+        logits = model(**batch).logits
+        model.config.focal_gamma, model.config.class_weights = 0.5, weights
+        torch.testing.assert_close(
+            model(**batch, labels=labels).loss, FocalLoss(0.5, weights)(logits, labels)
+        )
+        model.config.loss = "ce"
+        want = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor(weights))
+        torch.testing.assert_close(model(**batch, labels=labels).loss, want)
+    assert not any(key.startswith("loss_fct") for key in model.state_dict())
+    model.save_pretrained(tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    save_file(
+        {**state, "loss_fct.alpha": torch.tensor(weights)}, tmp_path / "model.safetensors", {"format": "pt"}
+    )
+    reloaded, info = WavLMForMASPClassification.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["unexpected_keys"] and not info["missing_keys"]
+    assert (reloaded.config.loss, reloaded.config.focal_gamma, reloaded.config.class_weights) == (
+        "ce",
+        0.5,
+        weights,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"focal_gamma": -0.5}, "focal_gamma"),
+        ({"problem_type": "regression", "ccc_reduction": "none"}, "ccc_reduction"),
+        ({"problem_type": "regression", "ccc_weights": [1.0, 2.0]}, "ccc_weights has 2"),
+    ],
+)
+def test_loss_fields_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_masp_config(**kwargs)
+
+
 def test_regression_problem_type():
     torch.manual_seed(0)
     model = tiny_masp_model(problem_type="regression")

@@ -257,19 +257,54 @@ def test_saved_model_loads_with_auto_model_and_with_remote_code(tmp_path):
     np.testing.assert_allclose(remote["logits"], expected.numpy(), atol=1e-5)
 
 
-def test_gender_term_is_counted_once_with_plain_trainer_names_and_with_the_ccc_loss_trainer(tmp_path):
-    trainer_module = pytest.importorskip("hf_ser.trainer")
-    model = tiny_multimodal_model().eval()
-    gender = torch.tensor([0, 1, 1, 0])
-    batch = batch_for(tiny_processor(), waves(), TEXTS, labels=LABELS)
+def test_gender_term_reaches_the_loss_through_the_trainer_with_the_collator(tmp_path):
+    """One name end to end: `MultimodalDataCollator` writes `gender`, `CCCLossTrainer` passes it to the model, and the
+    model adds alpha * CE(gender), alpha being the config's, which the trainer's `aux_loss_weight` set. Checked on the
+    loss that the real Trainer logs for its one training step."""
+    from datasets import Dataset
+
+    from hf_ser.trainer import CCCLossTrainer, SERTrainingArguments
+
+    model = tiny_multimodal_model(dropout=0.0)
+    rows = {
+        "audio": [{"array": w, "sampling_rate": 16000} for w in waves()],
+        "transcript": TEXTS,
+        **{name: [row[i] for row in LABELS] for i, name in enumerate(("arousal", "valence", "dominance"))},
+        "gender": ["Female", "Male", "Male", None],
+    }
+    args = SERTrainingArguments(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        report_to=[],
+        per_device_train_batch_size=4,
+        max_steps=1,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        aux_loss_weight=0.5,
+    )
+    trainer = CCCLossTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict(rows),
+        data_collator=MultimodalDataCollator(tiny_processor()),
+    )
+    assert model.config.gender_loss_weight == 0.5  # the trainer's value, in the config the model reads
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert sorted(batch["gender"].tolist()) == [-100, 0, 1, 1]
     with torch.no_grad():
-        expected = model(**batch, gender=gender).loss
-        # `aux_labels` is accepted as the gender ids when a plain Trainer passes them through.
-        torch.testing.assert_close(model(**batch, aux_labels=gender).loss, expected)
-        args = trainer_module.SERTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
-        trainer = trainer_module.CCCLossTrainer(model=model, args=args)
-        # CCCLossTrainer pops labels and aux_labels and adds alpha * CE itself: same total, no double count.
-        torch.testing.assert_close(trainer.compute_loss(model, {**batch, "aux_labels": gender}), expected)
+        out = model.eval()(**{key: value for key, value in batch.items() if key != "gender"})
+        ccc_only = CCCLoss()(out.logits, batch["labels"])
+        gender_ce = torch.nn.functional.cross_entropy(out.aux_logits, batch["gender"], ignore_index=-100)
+        expected = ccc_only + 0.5 * gender_ce
+        assert 0.5 * gender_ce > 0.1  # the term is large enough for the comparisons below to see it dropped
+        torch.testing.assert_close(trainer.compute_loss(model, batch), expected)
+        # The former key still reaches the same term, counted once.
+        legacy = {**{k: v for k, v in batch.items() if k != "gender"}, "aux_labels": batch["gender"]}
+        torch.testing.assert_close(trainer.compute_loss(model, legacy), expected)
+    trainer.train()
+    logged = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert logged[0] == pytest.approx(expected.item(), abs=2e-4)  # Trainer logs 4 decimals
 
 
 @pytest.mark.parametrize("kind", ["wavlm", "whisper"])

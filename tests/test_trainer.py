@@ -3,6 +3,7 @@ sampling, model selection, and resuming after a killed run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,16 @@ import pytest
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers import EvalPrediction, Wav2Vec2Config, Wav2Vec2ForSequenceClassification
+from transformers import EvalPrediction, PreTrainedConfig, Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
-from hf_ser import FocalLoss, build_feature_extractor, inverse_frequency_class_weights
+from hf_ser import (
+    CCCLoss,
+    FocalLoss,
+    WavLMForMASPClassification,
+    WavLMMASPConfig,
+    build_feature_extractor,
+    inverse_frequency_class_weights,
+)
 from hf_ser.data_collator import AudioDataCollator
 from hf_ser.sampler import ClassBalancedUndersampler, RandomEpochSampler
 from hf_ser.trainer import (
@@ -27,7 +35,7 @@ from hf_ser.trainer import (
     SERTrainingArguments,
     balanced_attribute_metrics,
 )
-from tiny import padded_fraction, record_batches, tiny_masp_model, tone
+from tiny import padded_fraction, record_batches, tiny_encoder_config, tiny_masp_model, tone
 
 FREQS = (150.0, 600.0, 2400.0)
 
@@ -175,6 +183,9 @@ def test_plain_transformers_model_gets_the_trainer_loss(tmp_path):
     )
     expected_alpha = inverse_frequency_class_weights(train["label"], num_classes=2)
     torch.testing.assert_close(trainer.loss_fct.alpha, expected_alpha)
+    # The model's own config records the loss the trainer computes for it, so its config.json describes it too.
+    assert (model.config.loss, model.config.focal_gamma) == ("focal", 1.5)
+    assert model.config.class_weights == pytest.approx(expected_alpha.tolist())
     batch = collator()([train[i] for i in range(8)])
     model.eval()
     loss = trainer.compute_loss(model, batch)
@@ -192,6 +203,7 @@ class AuxToyModel(nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.config = PreTrainedConfig()
         self.main = nn.Linear(4, 3)
         self.aux = nn.Linear(4, 2)
 
@@ -208,17 +220,140 @@ def test_auxiliary_loss_is_added_with_its_weight(tmp_path):
     trainer = FocalLossTrainer(
         model=model, args=args(tmp_path, aux_loss_weight=0.5), train_dataset=dummy, focal_gamma=2.0
     )
-    inputs = {"features": features, "labels": labels, "aux_labels": aux_labels}
+    assert model.config.gender_loss_weight == 0.5  # written where the loss is described
+    inputs = {"features": features, "labels": labels, "gender": aux_labels}
     out = model(features)
     focal = FocalLoss(gamma=2.0)(out["logits"], labels)
     aux = nn.functional.cross_entropy(out["aux_logits"], aux_labels, ignore_index=-100)
     torch.testing.assert_close(trainer.compute_loss(model, inputs), focal + 0.5 * aux)
-    # Without aux_labels, or with weight 0, only the task loss remains.
+    # The former key `aux_labels` still reaches the same term.
+    legacy = {"features": features, "labels": labels, "aux_labels": aux_labels}
+    torch.testing.assert_close(trainer.compute_loss(model, legacy), focal + 0.5 * aux)
+    # Without gender labels, or with weight 0 in the config, only the task loss remains.
     torch.testing.assert_close(trainer.compute_loss(model, {"features": features, "labels": labels}), focal)
-    trainer.args.aux_loss_weight = 0.0
+    model.config.gender_loss_weight = 0.0
     torch.testing.assert_close(trainer.compute_loss(model, inputs), focal)
     with pytest.raises(ValueError, match="needs `labels`"):
         trainer.compute_loss(model, {"features": features})
+
+
+@pytest.mark.parametrize("task", ["categorical", "attributes"])
+def test_saved_config_describes_the_loss_the_trainer_was_given(tmp_path, task, caplog):
+    """Loss arguments given to the trainer end up in config.json: after a training step, a model reloaded from the
+    saved folder computes the same loss on a batch as the trained one (issue 17: trainer-given class weights used to
+    leave `config.class_weights=None`, and the trainer's gamma was not the config's)."""
+    torch.manual_seed(0)
+    data = toy_dataset((6, 2), seed=6, seconds=0.1)
+    if task == "categorical":
+        # The baseline config says unweighted CE; the trainer asks for focal loss with inverse-frequency weights.
+        config = WavLMMASPConfig.challenge_baseline(
+            encoder_config=tiny_encoder_config(),
+            head_hidden_size=16,
+            head_input_dropout=0.0,
+            id2label={0: "low", 1: "high"},  # named: v5 drops default LABEL_i names from config.json
+        )
+        model, trainer_cls, labels = WavLMForMASPClassification(config), FocalLossTrainer, ("label",)
+        given = {"focal_gamma": 1.5, "class_weights": "inverse_frequency"}
+        weights = [8 / (2 * 6), 8 / (2 * 2)]  # N / (C * n_c)
+        want = {"loss": "focal", "focal_gamma": 1.5, "class_weights": pytest.approx(weights)}
+        reference = FocalLoss(gamma=1.5, alpha=weights)
+    else:
+        model, trainer_cls = tiny_masp_model(problem_type="regression", head_dropout=0.0), CCCLossTrainer
+        labels = ("arousal", "valence", "dominance")
+        given = {"ccc_reduction": "mean", "attribute_weights": [1.0, 2.0, 0.5]}
+        want = {"loss": "ccc", "ccc_reduction": "mean", "ccc_weights": [1.0, 2.0, 0.5]}
+        reference = CCCLoss(reduction="mean", weights=[1.0, 2.0, 0.5])
+    with caplog.at_level("WARNING", logger="hf_ser.trainer"):
+        trainer = trainer_cls(
+            model=model,
+            args=args(tmp_path, max_steps=1),
+            train_dataset=data,
+            data_collator=collator(label_columns=labels),
+            **given,
+        )
+    if task == "categorical":  # the given value replaced a different one: said so
+        assert "config.loss='focal' (the config had 'ce')" in caplog.text
+    assert trainer.train().global_step == 1
+    trainer.save_model(str(tmp_path / "saved"))
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert {key: saved[key] for key in want} == want
+    reloaded = WavLMForMASPClassification.from_pretrained(tmp_path / "saved").eval()
+    batch = collator(label_columns=labels)([data[i] for i in (0, 1, 6, 7)])
+    model.eval()
+    with torch.no_grad():
+        trained = model(**batch)
+        torch.testing.assert_close(reloaded(**batch).loss, trained.loss)
+        # ... and it is the loss that was asked for.
+        targets = batch["labels"] if task == "categorical" else batch["labels"].float()
+        torch.testing.assert_close(trained.loss, reference(trained.logits.float(), targets))
+
+
+def test_trainer_arguments_left_out_keep_the_config_and_given_ones_replace_it(tmp_path, caplog):
+    data = toy_dataset((4, 4), seconds=0.05)
+    model = tiny_masp_model(num_labels=2, focal_gamma=0.5, class_weights=[1.0, 3.0])
+    trainer = FocalLossTrainer(model=model, args=args(tmp_path), train_dataset=data, data_collator=collator())
+    # Nothing given: the config's loss is trained (the trainer used to train its own gamma 2, unweighted).
+    assert (model.config.focal_gamma, model.config.class_weights) == (0.5, [1.0, 3.0])
+    batch = collator()([data[i] for i in (0, 1, 4, 5)])
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"]).logits
+        want = FocalLoss(gamma=0.5, alpha=[1.0, 3.0])(logits, batch["labels"])
+        torch.testing.assert_close(trainer.compute_loss(model, batch), want)
+    # A given value takes precedence: written into the config, with a warning naming the replaced value.
+    with caplog.at_level("WARNING", logger="hf_ser.trainer"):
+        FocalLossTrainer(model=model, args=args(tmp_path), train_dataset=data, focal_gamma=2.0)
+    assert model.config.focal_gamma == 2.0 and "config.focal_gamma=2.0 (the config had 0.5)" in caplog.text
+    # gamma 0 on a weighted-CE config is that config already: nothing changes.
+    baseline = tiny_masp_model(num_labels=2, loss="ce", focal_gamma=2.0)
+    FocalLossTrainer(model=baseline, args=args(tmp_path), focal_gamma=0.0)
+    assert (baseline.config.loss, baseline.config.focal_gamma) == ("ce", 2.0)
+    # CCCLossTrainer trains 1 - CCC: an MSE config is set to it.
+    mse = tiny_masp_model(problem_type="regression", loss="mse")
+    CCCLossTrainer(model=mse, args=args(tmp_path))
+    assert mse.config.loss == "ccc"
+
+
+def test_trainer_loss_arguments_are_checked_before_training(tmp_path):
+    data = toy_dataset((4, 4), seconds=0.05)
+    classifier, regressor = tiny_masp_model(num_labels=2), tiny_masp_model(problem_type="regression")
+    with pytest.raises(ValueError, match="use CCCLossTrainer"):
+        FocalLossTrainer(model=regressor, args=args(tmp_path))
+    with pytest.raises(ValueError, match="use FocalLossTrainer"):
+        CCCLossTrainer(model=classifier, args=args(tmp_path))
+    with pytest.raises(ValueError, match="class_weights has 3 entries for 2"):
+        FocalLossTrainer(model=classifier, args=args(tmp_path), class_weights=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="'inverse_frequency'"):
+        FocalLossTrainer(model=classifier, args=args(tmp_path), class_weights="balanced")
+    with pytest.raises(ValueError, match="needs a train_dataset"):
+        FocalLossTrainer(model=classifier, args=args(tmp_path), class_weights="inverse_frequency")
+    with pytest.raises(ValueError, match="focal_gamma"):
+        FocalLossTrainer(model=classifier, args=args(tmp_path), train_dataset=data, focal_gamma=-1.0)
+    with pytest.raises(ValueError, match="ccc_reduction"):
+        CCCLossTrainer(model=regressor, args=args(tmp_path), ccc_reduction="none")
+    with pytest.raises(ValueError, match="ccc_weights has 2 entries for 3"):
+        CCCLossTrainer(model=regressor, args=args(tmp_path), attribute_weights=[1.0, 2.0])
+
+
+def test_ccc_trainer_trains_the_multiview_models_configured_loss(tmp_path):
+    """`MultiViewSERForRegression` computes its loss itself (every score set, `loss_target="branches"`); the trainer
+    only sets the reduction in its config."""
+    from hf_ser import MultiViewSERConfig, MultiViewSERForRegression
+
+    torch.manual_seed(0)
+    config = MultiViewSERConfig(
+        view_names=["a", "b"], view_dims=[8, 8], fusion_size=8, gate_size=8, mlp_hidden_size=8, dropout=0.0
+    )
+    model = MultiViewSERForRegression(config).eval()
+    trainer = CCCLossTrainer(model=model, args=args(tmp_path), ccc_reduction="mean")
+    assert config.ccc_reduction == "mean" and config.loss_target == "branches"
+    batch = {"view_embeddings": torch.randn(6, 2, 8), "labels": torch.randn(6, 3)}
+    with torch.no_grad():
+        score_sets = model(view_embeddings=batch["view_embeddings"]).score_sets
+        want = sum(
+            CCCLoss(reduction="mean")(score_sets[:, k], batch["labels"]) for k in range(score_sets.shape[1])
+        )
+        torch.testing.assert_close(trainer.compute_loss(model, batch), want)
 
 
 def final_weights(trainer) -> dict[str, torch.Tensor]:
@@ -519,6 +654,7 @@ def test_sampler_epoch_reaches_through_resume_and_shard_wrappers(tmp_path):
 
 
 def test_ccc_trainer_skips_a_single_clip_batch(tmp_path):
+    """The guard lives in CCCLoss (see test_losses); the model's loss and the trainer's fallback both use it."""
     trainer = CCCLossTrainer(
         model=tiny_masp_model(problem_type="regression", num_labels=3),
         args=args(tmp_path, per_device_train_batch_size=2),

@@ -39,6 +39,8 @@ if TORCH_AVAILABLE:
         FocalLoss,
         concordance_correlation_coefficient,
         inverse_frequency_class_weights,
+        loss_from_config,
+        set_inverse_frequency_class_weights,
     )
     from .metrics import load_metric
     from .model_card import CardData, ModelCardCallback
@@ -93,6 +95,8 @@ __all__ = [
     "concordance_correlation_coefficient",
     "extract_view_embeddings",
     "inverse_frequency_class_weights",
+    "loss_from_config",
+    "set_inverse_frequency_class_weights",
     "load_audio",
     "load_metric",
     "load_msp_podcast",

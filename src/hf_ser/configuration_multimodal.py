@@ -21,6 +21,7 @@ from transformers.models.auto import AutoConfig
 
 from .configuration_base import fill_auto_map
 from .configuration_wavlm_masp import WAVLM_LARGE_KWARGS as WAVLM_MASP_DEFAULT_ENCODER
+from .configuration_wavlm_masp import validate_ccc_loss_fields
 
 MULTIMODAL_ATTRIBUTES = ("arousal", "valence", "dominance")
 # Speech encoders read through a weighted sum of all hidden states ("layer_sum") or the last layer ("whisper").
@@ -83,8 +84,12 @@ class MultimodalSERConfig(PreTrainedConfig):
         num_genders (`int`, *optional*, defaults to 2):
             Classes of the auxiliary gender head; 0 removes the head.
         gender_loss_weight (`float`, *optional*, defaults to 1.0):
-            alpha of Eq. 1 (paper 001: 1). The term is added only when gender labels are given; label -100 marks
-            clips of unknown gender.
+            alpha of Eq. 1 (paper 001: 1). The term is added only when gender labels are given (the batch key
+            `gender`, which `MultimodalDataCollator` writes); label -100 marks clips of unknown gender.
+        ccc_reduction (`str`, *optional*, defaults to `"sum"`):
+            How the three 1 - CCC terms are combined: `"sum"` (paper 001, Eq. 1) or `"mean"`.
+        ccc_weights (`list[float]`, *optional*):
+            Per-attribute weights of the 1 - CCC terms, applied before `ccc_reduction`.
         attribute_min (`list[float]`, *optional*, defaults to `[1.0, 1.0, 1.0]`):
             Per-attribute minimum of the training labels, min_j(y_ij) of Eq. 2. Set it from the training set with
             [`MultimodalSERConfig.set_attribute_range`].
@@ -101,6 +106,9 @@ class MultimodalSERConfig(PreTrainedConfig):
             ASR model that the `speech-emotion-regression` pipeline runs when no transcript is given.
         max_duration_s (`float`, *optional*, defaults to 15.0):
             Longest input used in training (paper 001: 15 s); read by the data collator and the recipe.
+
+    The model computes its loss from `gender_loss_weight`, `ccc_reduction` and `ccc_weights` alone: `CCCLossTrainer`
+    writes its loss arguments here, so the saved `config.json` describes the loss that was trained.
     """
 
     model_type = "multimodal_ser"
@@ -127,6 +135,8 @@ class MultimodalSERConfig(PreTrainedConfig):
     speaker_embedding_size: int = 0
     num_genders: int = 2
     gender_loss_weight: float = 1.0
+    ccc_reduction: str = "sum"
+    ccc_weights: list[float] | None = None
     attribute_min: list[float] | None = None
     attribute_max: list[float] | None = None
     freeze_audio_encoder: bool | None = None
@@ -180,6 +190,8 @@ class MultimodalSERConfig(PreTrainedConfig):
             raise ValueError("speaker_embedding_size and num_genders must be >= 0.")
         if self.num_genders == 1:
             raise ValueError("num_genders must be 0 (no gender head) or at least 2.")
+        if self.gender_loss_weight < 0:
+            raise ValueError(f"gender_loss_weight must be >= 0, got {self.gender_loss_weight}.")
         for name in ("dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
@@ -197,6 +209,7 @@ class MultimodalSERConfig(PreTrainedConfig):
             raise ValueError(
                 f"MultimodalSERConfig predicts {n} attributes; got num_labels={self.num_labels}."
             )
+        validate_ccc_loss_fields(self)
 
     def set_attribute_range(self, labels: Sequence[Sequence[float]]) -> None:
         """Set `attribute_min` / `attribute_max` (Eq. 2 of paper 001) from the training labels, rows of

@@ -31,6 +31,7 @@ PAPER_SCORE_SETS = (("whisper",), ("whisper", "wavlm"), ("wavlm",), ("hubert", "
 # Sec. 3.2: the weights the authors found on the development set.
 PAPER_SCORE_WEIGHTS = (0.02, 0.15, 0.01, 0.8, 0.02)
 LOSS_TARGETS = ("branches", "fused")
+CCC_REDUCTIONS = ("sum", "mean")
 
 
 class MultiViewSERConfig(PreTrainedConfig):
@@ -74,9 +75,16 @@ class MultiViewSERConfig(PreTrainedConfig):
             so this trains the five predictors exactly as five separate models would be trained, and the weights of
             Eq. 7 are searched afterwards on the development set (paper 003, Sec. 3.2). `"fused"`: 1-CCC of
             Y_pred of Eq. 7 with the current `score_weights`.
+        ccc_reduction (`str`, *optional*, defaults to `"sum"`):
+            How the per-output 1 - CCC terms of Eq. 8 are combined: `"sum"` or `"mean"`.
+        ccc_weights (`list[float]`, *optional*):
+            Per-output weights of the 1 - CCC terms, applied before `ccc_reduction`.
         problem_type (`str`, *optional*, defaults to `"regression"`): only regression is supported.
         num_labels / id2label: the outputs; defaults to arousal, valence, dominance. Paper 003 trains one model per
             attribute: pass `id2label={0: "arousal"}` for that.
+
+    The model computes its loss from `loss_target`, `ccc_reduction` and `ccc_weights` alone: `CCCLossTrainer` writes
+    its loss arguments here, so the saved `config.json` describes the loss that was trained.
     """
 
     model_type = "multiview_ser"
@@ -92,6 +100,8 @@ class MultiViewSERConfig(PreTrainedConfig):
     mlp_hidden_size: int = 512
     dropout: float = 0.5
     loss_target: str = "branches"
+    ccc_reduction: str = "sum"
+    ccc_weights: list[float] | None = None
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -174,6 +184,12 @@ class MultiViewSERConfig(PreTrainedConfig):
             )
         if self.loss_target not in LOSS_TARGETS:
             raise ValueError(f"loss_target={self.loss_target!r}; expected one of {LOSS_TARGETS}.")
+        if self.ccc_reduction not in CCC_REDUCTIONS:
+            raise ValueError(f"ccc_reduction={self.ccc_reduction!r}; expected one of {CCC_REDUCTIONS}.")
+        if self.ccc_weights is not None and len(self.ccc_weights) != self.num_labels:
+            raise ValueError(
+                f"ccc_weights has {len(self.ccc_weights)} entries for {self.num_labels} outputs."
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         for field in ("fusion_size", "gate_size", "mlp_hidden_size"):

@@ -27,6 +27,7 @@ SUPPORTED_ENCODERS = ("wavlm", "wav2vec2", "hubert", "data2vec-audio")
 POOLINGS = ("masp", "asp", "mean")
 WAVLM_ATTENTIONS = ("sdpa", "eager")
 LOSSES = ("focal", "ce", "ccc", "mse")
+CCC_REDUCTIONS = ("sum", "mean")
 
 # microsoft/wavlm-large's architecture (config.json on the Hub); weights come from `from_encoder_pretrained`.
 WAVLM_LARGE_KWARGS = {
@@ -44,6 +45,16 @@ WAVLM_LARGE_KWARGS = {
     "num_buckets": 320,
     "max_bucket_distance": 800,
 }
+
+
+def validate_ccc_loss_fields(config: PreTrainedConfig) -> None:
+    """Check `ccc_reduction` and `ccc_weights`, the 1 - CCC settings that every hf_ser config holds."""
+    if config.ccc_reduction not in CCC_REDUCTIONS:
+        raise ValueError(f"ccc_reduction={config.ccc_reduction!r}; expected one of {CCC_REDUCTIONS}.")
+    if config.ccc_weights is not None and len(config.ccc_weights) != config.num_labels:
+        raise ValueError(
+            f"ccc_weights has {len(config.ccc_weights)} entries for {config.num_labels} outputs."
+        )
 
 
 class WavLMMASPConfig(PreTrainedConfig):
@@ -104,7 +115,16 @@ class WavLMMASPConfig(PreTrainedConfig):
         focal_gamma (`float`, *optional*, defaults to 2.0):
             Focal loss focusing parameter (Lin et al., 2017).
         class_weights (`list[float]`, *optional*):
-            Per-class weights (alpha of focal loss, weights of cross-entropy), e.g. the baseline's N / (C * n_c).
+            Per-class weights (alpha of focal loss, weights of cross-entropy), e.g. the baseline's N / (C * n_c)
+            (`hf_ser.losses.set_inverse_frequency_class_weights` fills them from the training labels).
+        ccc_reduction (`str`, *optional*, defaults to `"sum"`):
+            How the per-attribute 1 - CCC terms are combined: `"sum"` (paper 001) or `"mean"`.
+        ccc_weights (`list[float]`, *optional*):
+            Per-attribute weights of the 1 - CCC terms, applied before `ccc_reduction`.
+
+        The model computes its loss from these fields alone (`hf_ser.losses.loss_from_config`), at every call:
+        `FocalLossTrainer` / `CCCLossTrainer` write their loss arguments here, so the saved `config.json` describes
+        the loss that was trained.
         wavlm_attention (`str`, *optional*, defaults to `"sdpa"`):
             How a WavLM encoder computes self-attention: `"sdpa"` feeds WavLM's gated relative position bias to
             `torch.nn.functional.scaled_dot_product_attention` as an additive mask (same outputs as eager to 1e-4
@@ -137,6 +157,8 @@ class WavLMMASPConfig(PreTrainedConfig):
     loss: str | None = None
     focal_gamma: float = 2.0
     class_weights: list[float] | None = None
+    ccc_reduction: str = "sum"
+    ccc_weights: list[float] | None = None
     wavlm_attention: str = "sdpa"
     initializer_range: float = 0.02
 
@@ -197,6 +219,9 @@ class WavLMMASPConfig(PreTrainedConfig):
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels."
             )
+        if self.focal_gamma < 0:
+            raise ValueError(f"focal_gamma must be >= 0, got {self.focal_gamma}.")
+        validate_ccc_loss_fields(self)
 
     @staticmethod
     def challenge_baseline_kwargs(problem_type: str = "single_label_classification") -> dict:

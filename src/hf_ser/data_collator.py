@@ -46,8 +46,9 @@ class AudioDataCollator:
             `("arousal", "valence", "dominance")`) give `(batch, len(label_columns))` floats; one column of
             sequences (e.g. `"soft_label"`, the annotators' vote distribution) gives `(batch, classes)` floats, the
             soft targets of `FocalLoss`. Rows without these columns (prediction) produce no `labels`.
-        aux_label_column (`str`, *optional*): a column turned into `aux_labels` (e.g. `"gender"`, paper 001's
-            auxiliary task). Missing values (`None`) become -100, ignored by the auxiliary loss.
+        aux_label_column (`str`, *optional*): a column turned into the batch's `gender` ids (e.g. `"gender"`, paper
+            001's auxiliary task), the key that `MultimodalSERForRegression.forward` and hf_ser's trainers read.
+            Missing values (`None`) become -100, ignored by the auxiliary loss.
         aux_label2id (`dict[str, int]`, *optional*): maps string values of `aux_label_column` to ids.
         audio_column (`str`, defaults to `"audio"`).
         class_labels (`bool`, defaults to `False`): the single label column holds class ids: float values (e.g. a
@@ -223,7 +224,8 @@ class AudioDataCollator:
             batch["labels"] = labels
         aux_labels = self._aux_labels(rows)
         if aux_labels is not None:
-            batch["aux_labels"] = aux_labels
+            # The auxiliary head's one name, from the collators to the model's loss.
+            batch["gender"] = aux_labels
         return batch
 
 

@@ -122,6 +122,7 @@ def run_demo(
         freeze_feature_encoder=False,
         head_hidden_size=64,
         head_dropout=0.1,
+        focal_gamma=focal_gamma,  # the model's config owns its loss
     )
     model = WavLMForMASPClassification(config)
     extractor = build_feature_extractor()
@@ -154,7 +155,6 @@ def run_demo(
         train_dataset=corpus["train"],
         data_collator=AudioDataCollator(extractor, max_duration_s=max_duration_s, class_labels=True),
         processing_class=extractor,
-        focal_gamma=focal_gamma,
         callbacks=[Progress(train_seconds)],
     )
     trainer.train()

@@ -5,18 +5,32 @@
   implementation that silently dropped them), soft targets accepted.
 - `CCCLoss`: 1 - concordance correlation coefficient (Lin, 1989), the attribute loss of papers 001 and 002
   (paper 002, Eq. 1).
-- `inverse_frequency_class_weights`: N / (C * n_c), the challenge baseline's weighted cross-entropy weights.
+- `inverse_frequency_class_weights`: N / (C * n_c), the challenge baseline's weighted cross-entropy weights;
+  `set_inverse_frequency_class_weights` writes them into a model config.
+- `loss_from_config`, `auxiliary_cross_entropy`: the loss a model config describes. hf_ser's models compute their
+  loss with these from their config alone, at every call, so the config (and the `config.json` saved from it) is the
+  one description of the loss that was trained; `FocalLossTrainer` / `CCCLossTrainer` only write their arguments
+  into the config.
 
-This file travels to the Hub with the models (``trust_remote_code``): it imports only torch.
+This file travels to the Hub with the models (``trust_remote_code``): it imports only torch (and the standard
+library).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+logger = logging.getLogger(__name__)
+
+CLASSIFICATION_LOSSES = ("focal", "ce")
+REGRESSION_LOSSES = ("ccc", "mse")
+CCC_REDUCTIONS = ("sum", "mean")
 # Guards the CCC denominator: two identical constant series give 0/0, which we define as perfect agreement (1).
 # Far below any real batch's variance, so it never changes a defined value.
 CCC_EPS = 1e-8
@@ -45,6 +59,23 @@ def inverse_frequency_class_weights(labels: Sequence[int], num_classes: int | No
     if missing:
         raise ValueError(f"Classes {missing} never occur: their inverse-frequency weight is undefined.")
     return labels.numel() / (num_classes * counts)
+
+
+def set_inverse_frequency_class_weights(config: Any, labels: Sequence[int]) -> list[float]:
+    """Fill `config.class_weights` with the inverse-frequency weights N / (C * n_c) of the training labels (the
+    challenge baseline's weighted cross-entropy, paper 002), C being `config.num_labels`, and return them.
+
+    This is what `FocalLossTrainer(class_weights="inverse_frequency")` does; the model then trains with these
+    weights and `config.json` records them.
+
+    Example:
+        >>> config = WavLMMASPConfig.challenge_baseline()  # doctest: +SKIP
+        >>> set_inverse_frequency_class_weights(config, train["label"])  # doctest: +SKIP
+    """
+    num_classes = getattr(config, "num_labels", None)
+    weights = inverse_frequency_class_weights(labels, num_classes=num_classes)
+    config.class_weights = [float(w) for w in weights]
+    return config.class_weights
 
 
 class FocalLoss(nn.Module):
@@ -154,7 +185,9 @@ class CCCLoss(nn.Module):
             or `"none"` (per attribute).
         weights (`Sequence[float]`, *optional*): per-attribute weights applied before the reduction.
 
-    Inputs: predictions and targets of shape (batch,) or (batch, attributes).
+    Inputs: predictions and targets of shape (batch,) or (batch, attributes). CCC is undefined on a single clip: a
+    batch of one gives a loss of 0 (with a warning, once) instead of an error, so that a data set whose last batch
+    holds one clip trains to the end.
     """
 
     def __init__(self, reduction: str = "sum", weights: Sequence[float] | None = None):
@@ -171,14 +204,19 @@ class CCCLoss(nn.Module):
             raise ValueError(
                 f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape."
             )
-        if predictions.shape[0] < 2:
-            raise ValueError("CCC needs at least 2 samples in a batch.")
         finite = torch.isfinite(targets)
         if not bool(finite.all()):
             # One NaN target would turn every weight into NaN while the logged loss reads 0.
             rows = (~finite).reshape(finite.shape[0], -1).any(dim=1).nonzero().flatten().tolist()[:5]
             raise ValueError(f"NaN or infinite CCC targets at batch rows {rows}.")
-        loss = 1.0 - concordance_correlation_coefficient(predictions, targets)
+        if predictions.shape[0] < 2:
+            # CCC is undefined on one clip. A data set whose size leaves a last batch of 1 would otherwise crash after
+            # hours of training: that batch contributes nothing (a zero that keeps the graph, so every parameter still
+            # gets a gradient, as DistributedDataParallel requires). `dataloader_drop_last=True` avoids such batches.
+            _warn_once("A batch of fewer than 2 clips has no CCC: its CCC loss is 0 (skipped).")
+            loss = (predictions.float() * 0.0).sum(dim=0)
+        else:
+            loss = 1.0 - concordance_correlation_coefficient(predictions, targets)
         if self.weights is not None:
             loss = loss * self.weights.to(loss.device)
         if self.reduction == "sum":
@@ -188,4 +226,70 @@ class CCCLoss(nn.Module):
         return loss
 
 
-__all__ = ["FocalLoss", "CCCLoss", "concordance_correlation_coefficient", "inverse_frequency_class_weights"]
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
+
+
+def loss_from_config(config: Any) -> nn.Module:
+    """The task loss that a model config describes: hf_ser's one reading of the loss settings.
+
+    Reads `problem_type`, `loss` (`"focal"` or `"ce"` for classification, `"ccc"` or `"mse"` for regression; by
+    default `"ccc"` when `problem_type="regression"`, else `"focal"`), `focal_gamma` (2.0), `class_weights` (the
+    focal loss's alpha, the cross-entropy's weights), `ccc_reduction` (`"sum"`) and `ccc_weights` (per-attribute
+    weights of 1 - CCC). Fields a config lacks take these defaults, so the multimodal and multi-view configs (1 - CCC
+    only, no `loss` field) and plain transformers configs are read the same way.
+
+    `"ce"` is `FocalLoss(gamma=0)`, which is (weighted) cross-entropy exactly.
+
+    Example:
+        >>> loss_fct = loss_from_config(model.config)  # doctest: +SKIP
+        >>> loss = loss_fct(logits, labels)  # doctest: +SKIP
+    """
+    regression = getattr(config, "problem_type", None) == "regression"
+    kind = getattr(config, "loss", None) or ("ccc" if regression else "focal")
+    num_labels = getattr(config, "num_labels", None)
+    if kind in CLASSIFICATION_LOSSES:
+        if regression:
+            raise ValueError(
+                f"loss={kind!r} is a classification loss; the config has problem_type='regression'."
+            )
+        weights = getattr(config, "class_weights", None)
+        if weights is not None and num_labels is not None and len(weights) != num_labels:
+            raise ValueError(f"class_weights has {len(weights)} entries for {num_labels} labels.")
+        gamma = 0.0 if kind == "ce" else float(getattr(config, "focal_gamma", 2.0))
+        return FocalLoss(gamma=gamma, alpha=weights)
+    if kind == "ccc":
+        reduction = getattr(config, "ccc_reduction", "sum")
+        if reduction not in CCC_REDUCTIONS:
+            raise ValueError(f"ccc_reduction={reduction!r}; expected one of {CCC_REDUCTIONS}.")
+        weights = getattr(config, "ccc_weights", None)
+        if weights is not None and num_labels is not None and len(weights) != num_labels:
+            raise ValueError(f"ccc_weights has {len(weights)} entries for {num_labels} outputs.")
+        return CCCLoss(reduction=reduction, weights=weights)
+    if kind == "mse":
+        return nn.MSELoss()
+    raise ValueError(f"loss={kind!r}; expected one of {CLASSIFICATION_LOSSES + REGRESSION_LOSSES}.")
+
+
+def auxiliary_cross_entropy(aux_logits: torch.Tensor, aux_labels: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of an auxiliary head (paper 001's gender head, Eq. 1); labels of -100 (unknown) are ignored.
+
+    Without any known label (`aux_labels` is None or all -100) the term is a zero that keeps the head in the graph,
+    so that every trainable parameter gets a (zero) gradient, as DistributedDataParallel requires.
+    """
+    known = None if aux_labels is None else aux_labels.to(aux_logits.device).long().view(-1)
+    if known is None or not bool((known != -100).any()):
+        return aux_logits.float().sum() * 0.0
+    return nn.functional.cross_entropy(aux_logits.float(), known, ignore_index=-100)
+
+
+__all__ = [
+    "FocalLoss",
+    "CCCLoss",
+    "auxiliary_cross_entropy",
+    "concordance_correlation_coefficient",
+    "inverse_frequency_class_weights",
+    "loss_from_config",
+    "set_inverse_frequency_class_weights",
+]

@@ -24,7 +24,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from transformers.utils import can_return_tuple
 
 from .configuration_multimodal import LAYER_SUM_ENCODERS, WHISPER_ENCODERS, MultimodalSERConfig
-from .losses import CCCLoss
+from .losses import auxiliary_cross_entropy, loss_from_config
 from .modeling_base import (
     LayerRecorder,
     SERPreTrainedModel,
@@ -123,7 +123,8 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
     `forward` returns a [`MultimodalSEROutput`] whose `logits` are (batch, 3) arousal/valence/dominance values in
     `[config.attribute_min, config.attribute_max]`. The loss is computed when `labels` are given: the sum over the
     three attributes of 1 - CCC, plus `config.gender_loss_weight` times the gender cross-entropy when `gender` labels
-    are given (paper 001, Eq. 1 with beta = 0: the speaker-prediction term hurt and is not implemented).
+    are given (paper 001, Eq. 1 with beta = 0: the speaker-prediction term hurt and is not implemented). The loss
+    is read from the config at every call (`gender_loss_weight`, `ccc_reduction`, `ccc_weights`).
 
     Frozen encoders (the text encoder; Whisper) run without gradients and stay in eval mode during training, so
     their outputs are deterministic and can be cached once (`hf_ser.cache_embeddings`) and passed back as
@@ -172,7 +173,6 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             if config.num_genders
             else None
         )
-        self.ccc_loss = CCCLoss(reduction="sum")
         self.apply_freezing()
         self.post_init()
 
@@ -332,7 +332,8 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             `config.speaker_embedding_size > 0`.
         labels (`torch.Tensor` of shape `(batch, 3)`, *optional*): arousal, valence, dominance.
         gender (`torch.Tensor` of shape `(batch,)`, *optional*): gender class ids (-100 = unknown) for the auxiliary
-            loss (also accepted as `aux_labels`).
+            loss: the batch key that `MultimodalDataCollator` and `AudioDataCollator(aux_label_column=...)` write and
+            hf_ser's trainers pass on. `aux_labels`, hf_ser's former name, is still accepted.
         output_hidden_states / output_attentions (`bool`, *optional*): return the speech encoder's hidden states /
             attention weights (None when cached `audio_hidden_states` are given); default to the config's flags.
             `return_dict=False` gives `outputs.to_tuple()`.
@@ -342,8 +343,7 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         if unknown:
             raise TypeError(f"MultimodalSERForRegression.forward got unexpected arguments {unknown}.")
         if gender is None:
-            # hf_ser's collators may name the gender ids `aux_labels` (hf_ser.trainer's convention, which pops them
-            # and adds the term itself, so they only reach here with a plain Trainer).
+            # The former batch key of the gender ids (collators built with gender_key="aux_labels").
             gender = kwargs.pop("aux_labels", None)
         if audio_hidden_states is not None:
             if not (self.config.is_whisper and self.config.freeze_audio_encoder):
@@ -396,18 +396,14 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
         aux_logits: torch.Tensor | None = None,
         gender: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Eq. 1 of paper 001: sum over attributes of (1 - CCC) + alpha * CE(gender) when gender labels are given."""
+        """Eq. 1 of paper 001: sum over attributes of (1 - CCC) + alpha * CE(gender) when gender labels are given,
+        with alpha = `config.gender_loss_weight` and the 1 - CCC terms combined as `config.ccc_reduction` says."""
         labels = labels.to(logits.device).float().view_as(logits)
-        loss = self.ccc_loss(logits.float(), labels)
+        loss = loss_from_config(self.config)(logits.float(), labels)
         if aux_logits is None or not self.config.gender_loss_weight:
             return loss
-        known = None if gender is None else gender.to(aux_logits.device).long().view(-1)
-        if known is not None and (known != -100).any():
-            gender_loss = nn.functional.cross_entropy(aux_logits.float(), known, ignore_index=-100)
-            return loss + self.config.gender_loss_weight * gender_loss
-        # No known gender in this batch: a zero term keeps the gender head in the graph, so that every trainable
-        # parameter gets a (zero) gradient, as DistributedDataParallel requires.
-        return loss + 0.0 * aux_logits.sum()
+        # Without any known gender in the batch the term is a zero that keeps the gender head in the graph.
+        return loss + self.config.gender_loss_weight * auxiliary_cross_entropy(aux_logits, gender)
 
     # ----------------------------------------------------------------------------------------------- factory
     @classmethod

@@ -31,7 +31,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_multiview import MultiViewSERConfig
-from .losses import CCCLoss
+from .losses import loss_from_config
 from .modeling_base import (
     SERPreTrainedModel,
     encoder_frame_mask,
@@ -169,7 +169,6 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         super().__init__(config)
         view_dims = dict(zip(config.view_names, config.view_dims, strict=True))
         self.branches = nn.ModuleList(ScoreBranch(views, view_dims, config) for views in config.score_sets)
-        self.loss_fct = CCCLoss(reduction="sum")
         # Optional frozen encoders, so that the model also reads raw audio (pipelines); None: cached embeddings only.
         self.view_encoders = None
         self._whisper_extractors: dict[str, WhisperFeatureExtractor] = {}
@@ -356,7 +355,8 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         view_embeddings (mapping, sequence or `torch.Tensor`): the cached utterance embeddings of every view (see the
             class docstring); alternatively keyword arguments `<view>_embedding`.
         labels (`torch.Tensor` of shape `(batch, num_labels)` or `(batch,)`, *optional*): attribute values; the loss
-            is 1-CCC summed over outputs (Eq. 8), for every score set (`loss_target="branches"`) or for Y_pred.
+            is 1-CCC summed over outputs (Eq. 8; `config.ccc_reduction`, `config.ccc_weights`), for every score set
+            (`loss_target="branches"`) or for Y_pred.
         input_values (`torch.Tensor` of shape `(batch, samples)`, *optional*): raw (not normalised) 16 kHz audio,
             used when no embeddings are given and the model holds its encoders (`from_encoders_pretrained`).
         attention_mask (`torch.Tensor` of shape `(batch, samples)`, *optional*): 1 on real samples of
@@ -388,12 +388,12 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
             labels = labels.to(logits.device, torch.float32).view(logits.shape[0], -1)
             if labels.shape[-1] != logits.shape[-1]:
                 raise ValueError(f"labels have {labels.shape[-1]} columns for {logits.shape[-1]} outputs.")
+            # Read from the config at every call: what CCCLossTrainer writes there is what is trained and saved.
+            loss_fct = loss_from_config(self.config)
             if self.config.loss_target == "fused":
-                loss = self.loss_fct(logits.float(), labels)
+                loss = loss_fct(logits.float(), labels)
             else:
-                loss = sum(
-                    self.loss_fct(score_sets[:, k].float(), labels) for k in range(score_sets.shape[1])
-                )
+                loss = sum(loss_fct(score_sets[:, k].float(), labels) for k in range(score_sets.shape[1]))
 
         return MultiViewSEROutput(loss=loss, logits=logits, score_sets=score_sets, embeddings=embeddings)
 

@@ -18,7 +18,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_wavlm_masp import SUPPORTED_ENCODERS, WavLMMASPConfig
-from .losses import CCCLoss, FocalLoss
+from .losses import loss_from_config
 from .modeling_base import (
     LayerRecorder,
     SERPreTrainedModel,
@@ -88,6 +88,9 @@ class WavLMMASPPreTrainedModel(SERPreTrainedModel):
     input_modalities = "audio"
     # WavLM has no SDPA path in transformers; the encoder decides its own attention implementation.
     _supports_sdpa = False
+    # Checkpoints saved before the loss was read from the config at every call stored the class weights as a
+    # `loss_fct.alpha` buffer; `config.class_weights` holds the same numbers.
+    _keys_to_ignore_on_load_unexpected = [r"^loss_fct\."]
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
@@ -124,7 +127,8 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
 
     `forward(input_values, attention_mask=None, labels=None)` returns a `SequenceClassifierOutput` (with the pooled
     `embeddings`); the loss is computed when `labels` are given: focal or weighted cross-entropy over 8 emotions, or
-    1-CCC summed over arousal/valence/dominance for `problem_type="regression"`.
+    1-CCC summed over arousal/valence/dominance for `problem_type="regression"`, as the config's `loss`,
+    `focal_gamma`, `class_weights`, `ccc_reduction` and `ccc_weights` say (read at every call).
 
     Padding: every pooling reads only the valid frames given by the encoder's own
     `_get_feat_extract_output_lengths`. Encoders whose first convolution uses group norm (WavLM-base,
@@ -162,16 +166,6 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             input_dropout=config.head_input_dropout,
             projection=config.head_projection,
         )
-        if config.loss == "focal":
-            self.loss_fct = FocalLoss(gamma=config.focal_gamma, alpha=config.class_weights)
-        elif config.loss == "ce":
-            self.loss_fct = FocalLoss(
-                gamma=0.0, alpha=config.class_weights
-            )  # gamma=0 is (weighted) CE exactly
-        elif config.loss == "ccc":
-            self.loss_fct = CCCLoss(reduction="sum")
-        else:
-            self.loss_fct = nn.MSELoss()
         self.layer_recorder = LayerRecorder()
         if config.pooling == "masp":
             self.layer_recorder.attach(self.transformer_layers)
@@ -317,8 +311,14 @@ class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
             embeddings=embeddings,
         )
 
+    @property
+    def loss_fct(self) -> nn.Module:
+        """The loss `self.config` describes (`hf_ser.losses.loss_from_config`), built from the config when asked."""
+        return loss_from_config(self.config)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The configured loss (focal, weighted CE, 1-CCC or MSE) between logits and labels."""
+        """The configured loss (focal, weighted CE, 1-CCC or MSE) between logits and labels, read from the config at
+        every call: what `FocalLossTrainer` / `CCCLossTrainer` write there is what is trained and saved."""
         labels = labels.to(logits.device)
         if self.config.problem_type == "regression":
             return self.loss_fct(logits.float(), labels.float().view_as(logits))

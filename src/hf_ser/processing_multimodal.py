@@ -121,7 +121,8 @@ class MultimodalDataCollator:
             e.g. `hf_ser.embedding_cache.SpeakerEmbedder` x-vectors), passed as `speaker_embeddings`.
         max_duration_s (`float`, defaults to 15.0), random_crop (`bool`, defaults to `False`), seed (`int`).
         gender_key (`str`, defaults to `"gender"`): batch key of the gender ids. The model's forward adds the gender
-            term for `"gender"` (plain `Trainer`); `hf_ser.CCCLossTrainer` adds it itself from `"aux_labels"`.
+            term (alpha = `config.gender_loss_weight`) for `"gender"`, with a plain `Trainer` and with
+            `hf_ser.CCCLossTrainer` alike.
     """
 
     processor: MultimodalSERProcessor

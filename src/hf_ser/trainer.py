@@ -9,10 +9,15 @@
   model selection on the development set's macro-F1 / mean CCC (the challenge metrics, paper 002) and paper 001's
   balanced-subset CCC.
 
-The trainers compute the loss from the model's `logits` themselves, so they work with any model that returns
-logits (hf_ser's and plain transformers audio classifiers); the model's own configured loss is not used. They
-override only `compute_loss` (v5 signature), the training sampler, and evaluation: a deterministic collator and a
-length-sorted order (`eval_length_bucketing`), with predictions returned in dataset order.
+The model, through its config, owns its loss. The trainers write the loss arguments they are given (`focal_gamma`,
+`class_weights`, `ccc_reduction`, `attribute_weights`, `SERTrainingArguments.aux_loss_weight`) into
+`model.config`, where hf_ser's models read them at every forward pass (`hf_ser.losses.loss_from_config`); a value
+given to a trainer takes precedence over the config's and replaces it there (with a warning when it differs), so
+the saved `config.json` describes the loss that was trained. Models from outside hf_ser (plain transformers audio
+classifiers, any module returning `logits`) get the same settings written into their config, and the trainer
+computes the loss from their logits with them. Beyond that, the trainers choose the default metrics and the
+training sampler, and evaluate with a deterministic collator in a length-sorted order (`eval_length_bucketing`),
+returning predictions in dataset order.
 """
 
 from __future__ import annotations
@@ -22,15 +27,23 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from .checkpoints import resolve_resume_checkpoint
 from .inference import pads_exactly
-from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
+from .losses import (
+    CCC_REDUCTIONS,
+    CLASSIFICATION_LOSSES,
+    auxiliary_cross_entropy,
+    loss_from_config,
+    set_inverse_frequency_class_weights,
+)
+from .modeling_base import SERPreTrainedModel
 from .sampler import (
     ClassBalancedBatchSampler,
     ClassBalancedUndersampler,
@@ -59,8 +72,10 @@ class SERTrainingArguments(TrainingArguments):
             MSP-Podcast's `"all"` configuration it is the primary emotion, as in paper 001.
         sampling_ignore_index (`int`, *optional*): a class id the samplers leave out (e.g. clips without an
             agreed primary emotion).
-        aux_loss_weight (`float`, defaults to 1.0): alpha of paper 001's Eq. 1, the weight of the cross-entropy on
-            the model's `aux_logits` (gender) against the batch's `aux_labels`; 0 turns it off.
+        aux_loss_weight (`float`, *optional*): alpha of paper 001's Eq. 1, the weight of the cross-entropy of the
+            model's gender head (`aux_logits`) against the batch's `gender` labels; 0 turns it off. The trainers
+            write it into `model.config.gender_loss_weight`; `None` (default) leaves the config's value (paper 001:
+            1.0).
         remove_unused_columns (`bool`, defaults to `False`): unlike `TrainingArguments`, keep raw columns such as
             `audio`, which the `AudioDataCollator` turns into model inputs.
         eval_length_bucketing (`bool`, defaults to `True`): `evaluate()` and `predict()` run the clips longest
@@ -84,7 +99,10 @@ class SERTrainingArguments(TrainingArguments):
         default="label", metadata={"help": "Column of primary-emotion class ids."}
     )
     sampling_ignore_index: int | None = field(default=None, metadata={"help": "Class id the samplers skip."})
-    aux_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the auxiliary (gender) loss."})
+    aux_loss_weight: float | None = field(
+        default=None,
+        metadata={"help": "Weight of the auxiliary (gender) loss; default: the model config's (1.0)."},
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Keep raw columns for the collator."}
     )
@@ -102,7 +120,7 @@ class SERTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.sampling not in SAMPLING_CHOICES:
             raise ValueError(f"sampling={self.sampling!r}; expected one of {SAMPLING_CHOICES}.")
-        if self.aux_loss_weight < 0:
+        if self.aux_loss_weight is not None and self.aux_loss_weight < 0:
             raise ValueError(f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}.")
         super().__post_init__()
 
@@ -158,21 +176,38 @@ def _output(outputs, key: str):
     return getattr(outputs, key, None)
 
 
+# The batch key of the auxiliary (gender) labels: what the collators write, the models' `forward` reads and the
+# trainers pass on. The former key is still read.
+AUX_LABEL_KEY = "gender"
+LEGACY_AUX_LABEL_KEY = "aux_labels"
+
+
+def _owns_loss(model) -> bool:
+    """Whether `model` computes its loss from its config (hf_ser's models) instead of leaving it to the trainer."""
+    return isinstance(model, SERPreTrainedModel)
+
+
 class _SERTrainer(Trainer):
-    """Shared machinery: loss from logits (+ auxiliary loss), balanced sampling, deterministic eval crops."""
+    """Shared machinery: loss settings written into the model's config, balanced sampling, deterministic eval crops."""
 
     # compute_loss returns a per-micro-batch mean: Trainer divides it by the accumulation steps, which makes
     # accumulation over equal-sized micro-batches exactly a large-batch mean loss.
     loss_is_scaled_for_ga = False
     # Used when `compute_metrics` is left to the trainer: selection on the task metric, not the loss.
     default_selection_metric: str = ""
+    # Loss fields written into the config of a model from outside hf_ser when it lacks them, so that its saved
+    # config.json records the loss the trainer computes for it.
+    loss_defaults: dict[str, Any] = {}
 
     def __init__(self, *args, **kwargs):
         compute_metrics_given = kwargs.get("compute_metrics") is not None
         super().__init__(*args, **kwargs)
-        # Never hand num_items_in_batch to the model: the loss is computed here from logits.
+        # Never hand num_items_in_batch to the model: the loss is a per-micro-batch mean (CCC: a batch statistic).
         self.model_accepts_loss_kwargs = False
         self.add_callback(SamplerEpochCallback())
+        self._loss_arguments_ready = True
+        if self.model is not None:
+            self.configure_loss(self.model)
         if not compute_metrics_given and self.eval_dataset is not None:
             self.compute_metrics = self.default_compute_metrics()
             if self.args.metric_for_best_model in (None, "loss", "eval_loss"):
@@ -191,33 +226,93 @@ class _SERTrainer(Trainer):
     def default_compute_metrics(self) -> Callable[[EvalPrediction], dict[str, float]]:
         raise NotImplementedError
 
+    # ------------------------------------------------------------------------------------------------ loss
+    def call_model_init(self, trial=None):
+        model = super().call_model_init(trial)
+        if getattr(self, "_loss_arguments_ready", False):
+            self.configure_loss(model)  # a model built anew (hyperparameter search) trains the same loss
+        return model
+
+    def loss_arguments(self, config, owns_loss: bool) -> dict[str, Any]:
+        """The config fields this trainer's arguments set (its subclasses' loss arguments)."""
+        return {}
+
+    def loss_config(self, model=None):
+        """The config that describes the trained loss: `model.config` (default: the trainer's model), or, for a
+        module without a config, a namespace the trainer keeps."""
+        model = self.model if model is None else model
+        config = getattr(model, "config", None)
+        if config is None:
+            config = self.__dict__.setdefault("_loss_namespace", SimpleNamespace())
+        return config
+
+    def configure_loss(self, model) -> None:
+        """Write the loss arguments given to this trainer (and `args.aux_loss_weight`) into `model.config`, where
+        the model reads them. A given value replaces the config's (with a warning when they differ); arguments left
+        at `None` keep the config's values. The settings are checked here, before any training step."""
+        config = self.loss_config(model)
+        owns_loss = _owns_loss(model)
+        settings = (
+            {} if owns_loss else {k: v for k, v in self.loss_defaults.items() if not hasattr(config, k)}
+        )
+        given = self.loss_arguments(config, owns_loss)
+        weight = getattr(self.args, "aux_loss_weight", None)
+        if weight is not None:
+            if owns_loss and not hasattr(config, "gender_loss_weight"):
+                logger.info("%s has no auxiliary head: aux_loss_weight is not used.", type(model).__name__)
+            else:
+                given["gender_loss_weight"] = float(weight)
+        for name, value in given.items():
+            if getattr(config, name, None) not in (None, value):
+                logger.warning(
+                    "%s sets config.%s=%r (the config had %r): the trainer's value is trained and saved.",
+                    type(self).__name__,
+                    name,
+                    value,
+                    getattr(config, name),
+                )
+        settings.update(given)
+        for name, value in settings.items():
+            setattr(config, name, value)
+        loss_from_config(config)  # a bad setting (e.g. class_weights for another number of labels) fails now
+
+    @property
+    def loss_fct(self):
+        """The task loss the model's config describes (`hf_ser.losses.loss_from_config`)."""
+        return loss_from_config(self.loss_config())
+
     def task_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The configured task loss, for models from outside hf_ser (hf_ser's models compute it themselves)."""
         raise NotImplementedError
 
     def aux_loss(self, aux_logits: torch.Tensor, aux_labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the auxiliary head (paper 001: gender); labels of -100 are ignored."""
-        aux_labels = aux_labels.to(aux_logits.device).long()
-        if bool((aux_labels == -100).all()):
-            return aux_logits.sum() * 0.0  # keeps the graph (and DDP's gradient sync) with nothing to learn
-        return nn.functional.cross_entropy(aux_logits.float(), aux_labels, ignore_index=-100)
+        return auxiliary_cross_entropy(aux_logits, aux_labels)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = dict(inputs)
-        labels = inputs.pop("labels", None)
-        aux_labels = inputs.pop("aux_labels", None)
-        if labels is None:
+        if inputs.get("labels") is None:
             raise ValueError(
                 f"{type(self).__name__} needs `labels` in every batch (check the collator's label_columns)."
             )
-        outputs = model(**inputs)
-        logits = _output(outputs, "logits")
-        if logits is None:
-            logits = outputs[0]
-        loss = self.task_loss(logits, labels)
-        aux_logits = _output(outputs, "aux_logits")
-        weight = getattr(self.args, "aux_loss_weight", 1.0)
-        if aux_logits is not None and aux_labels is not None and weight > 0:
-            loss = loss + weight * self.aux_loss(aux_logits, aux_labels)
+        if _owns_loss(self.model):
+            # hf_ser's models compute the loss their config describes, gender term included (from `gender`).
+            outputs = model(**inputs)
+            loss, logits = _output(outputs, "loss"), _output(outputs, "logits")
+        else:
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            aux_labels = inputs.pop(AUX_LABEL_KEY, None)
+            legacy = inputs.pop(LEGACY_AUX_LABEL_KEY, None)
+            aux_labels = legacy if aux_labels is None else aux_labels
+            outputs = model(**inputs)
+            logits = _output(outputs, "logits")
+            if logits is None:
+                logits = outputs[0]
+            loss = self.task_loss(logits, labels)
+            aux_logits = _output(outputs, "aux_logits")
+            weight = float(getattr(self.loss_config(), "gender_loss_weight", 1.0))
+            if aux_logits is not None and aux_labels is not None and weight > 0:
+                loss = loss + weight * self.aux_loss(aux_logits, aux_labels)
         # Only the logits go to evaluation, so compute_metrics always sees an array, not a tuple with embeddings.
         return (loss, {"logits": logits}) if return_outputs else loss
 
@@ -345,15 +440,29 @@ class _SERTrainer(Trainer):
 
 
 class FocalLossTrainer(_SERTrainer):
-    """`Trainer` for categorical SER with the multi-class focal loss (paper 000; Lin et al., ICCV 2017).
+    """`Trainer` for categorical SER with the multi-class focal loss (paper 000; Lin et al., ICCV 2017) or weighted
+    cross-entropy (paper 002's baseline).
+
+    The loss belongs to the model's config (`loss`, `focal_gamma`, `class_weights`; see `WavLMMASPConfig`): the
+    trainer writes the arguments below into `model.config`, the model computes its loss from the config, and the
+    saved `config.json` describes the loss that was trained. A value given here takes precedence over the config's
+    and replaces it (with a warning when they differ); `None` keeps the config's.
 
     Args:
-        focal_gamma (`float`, defaults to 2.0): focusing parameter; paper 000 gives none, 2.0 is Lin et al.'s
-            default. `0.0` gives (weighted) cross-entropy, the challenge baseline's loss (paper 002).
-        class_weights (`Sequence[float]`, `"inverse_frequency"` or `None`): per-class alpha weights;
-            `"inverse_frequency"` computes N / (C * n_c) from the training set's `args.class_label_column`.
+        focal_gamma (`float`, *optional*): focusing parameter, written to `config.focal_gamma` (a config with
+            `loss="ce"` becomes `loss="focal"` for gamma > 0). `None` keeps the config's value (`WavLMMASPConfig`:
+            2.0, Lin et al.'s default; paper 000 gives none). `0.0` gives (weighted) cross-entropy, the challenge
+            baseline's loss (paper 002).
+        class_weights (`Sequence[float]`, `"inverse_frequency"` or `None`): per-class alpha weights, written to
+            `config.class_weights`; `"inverse_frequency"` computes N / (C * n_c) from the training set's
+            `args.class_label_column` (as `hf_ser.losses.set_inverse_frequency_class_weights` does). `None` keeps
+            the config's.
         *args, **kwargs: as for `transformers.Trainer`. Without `compute_metrics`, evaluation reports the macro-F1,
             micro-F1, UAR and WAR of `hf_ser.metrics` and checkpoints are selected on `f1_macro`.
+
+    A model from outside hf_ser (e.g. `Wav2Vec2ForSequenceClassification`) gets the same fields in its config
+    (`loss="focal"`, `focal_gamma=2.0`, `class_weights=None` unless given), and the trainer computes that loss from
+    its logits.
 
     Gradient accumulation over equal-sized micro-batches reproduces the large batch's loss exactly without
     `class_weights`; with them, each micro-batch is normalised by its own sum of target weights (as
@@ -366,28 +475,50 @@ class FocalLossTrainer(_SERTrainer):
     """
 
     default_selection_metric = "f1_macro"
+    loss_defaults = {"loss": "focal", "focal_gamma": 2.0, "class_weights": None}
 
     def __init__(
         self,
         *args,
-        focal_gamma: float = 2.0,
+        focal_gamma: float | None = None,
         class_weights: Sequence[float] | str | None = None,
         **kwargs,
     ):
+        if focal_gamma is not None and focal_gamma < 0:
+            raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}.")
+        if isinstance(class_weights, str) and class_weights != "inverse_frequency":
+            raise ValueError(
+                f"class_weights={class_weights!r}; use 'inverse_frequency' or a list of weights."
+            )
+        self._focal_gamma, self._class_weights = focal_gamma, class_weights
         super().__init__(*args, **kwargs)
-        if isinstance(class_weights, str):
-            if class_weights != "inverse_frequency":
-                raise ValueError(
-                    f"class_weights={class_weights!r}; use 'inverse_frequency' or a list of weights."
-                )
+
+    def loss_arguments(self, config, owns_loss: bool) -> dict[str, Any]:
+        if getattr(config, "problem_type", None) == "regression":
+            raise ValueError(
+                "FocalLossTrainer trains classifiers; this model's config has problem_type='regression': use "
+                "CCCLossTrainer."
+            )
+        given: dict[str, Any] = {}
+        kind = getattr(config, "loss", None)
+        if hasattr(config, "loss") and kind not in CLASSIFICATION_LOSSES:
+            given["loss"] = kind = "focal"
+        if self._focal_gamma is not None:
+            gamma = float(self._focal_gamma)
+            if not (kind == "ce" and gamma == 0.0):  # "ce" is gamma 0 already
+                if kind is not None:
+                    given["loss"] = "focal"
+                given["focal_gamma"] = gamma
+        weights = self._class_weights
+        if isinstance(weights, str):
             if self.train_dataset is None:
                 raise ValueError("class_weights='inverse_frequency' needs a train_dataset.")
-            num_classes = getattr(getattr(self.model, "config", None), "num_labels", None)
             labels = labels_from_dataset(self.train_dataset, self.args.class_label_column)
-            class_weights = inverse_frequency_class_weights(
-                labels, num_classes=num_classes or max(labels) + 1
-            )
-        self.loss_fct = FocalLoss(gamma=focal_gamma, alpha=class_weights)
+            scratch = SimpleNamespace(num_labels=getattr(config, "num_labels", None))
+            weights = set_inverse_frequency_class_weights(scratch, labels)
+        if weights is not None:
+            given["class_weights"] = [float(w) for w in weights]
+        return given
 
     def default_compute_metrics(self):
         return classification_metrics()
@@ -399,46 +530,68 @@ class FocalLossTrainer(_SERTrainer):
 class CCCLossTrainer(_SERTrainer):
     """`Trainer` for attribute regression with 1 - CCC (papers 001 and 002, Eq. 1 of paper 002).
 
+    The loss belongs to the model's config (`ccc_reduction`, `ccc_weights`, and for `MultimodalSERForRegression`
+    `gender_loss_weight`; `MultiViewSERForRegression` also reads its `loss_target`): the trainer writes the
+    arguments below and `args.aux_loss_weight` into `model.config`, the model computes its loss from the config, and
+    the saved `config.json` describes the loss that was trained. A value given here takes precedence over the
+    config's and replaces it (with a warning when they differ); `None` keeps the config's. A `WavLMMASPConfig` with
+    `loss="mse"` is set to `loss="ccc"`.
+
     Args:
-        ccc_reduction (`str`, defaults to `"sum"`): combine the per-attribute losses by `"sum"` (paper 001) or
-            `"mean"`. (The challenge baseline trains one model per attribute, where both are the same.)
-        attribute_weights (`Sequence[float]`, *optional*): per-attribute weights.
+        ccc_reduction (`str`, *optional*): combine the per-attribute losses by `"sum"` (paper 001; the configs'
+            default) or `"mean"`, written to `config.ccc_reduction`. (The challenge baseline trains one model per
+            attribute, where both are the same.)
+        attribute_weights (`Sequence[float]`, *optional*): per-attribute weights, written to `config.ccc_weights`.
         *args, **kwargs: as for `transformers.Trainer`. Without `compute_metrics`, evaluation reports CCC per
             attribute and `ccc_mean`, which selects the checkpoints.
 
+    Paper 001's gender term is computed by the model from the batch's `gender` labels (the key `MultimodalDataCollator`
+    writes); a model from outside hf_ser that returns `aux_logits` gets it from the trainer.
+
     CCC is a batch statistic, so gradient accumulation averages per-micro-batch CCC losses; it is not the CCC of
     the accumulated batch. Use micro-batches that are not tiny. For the same reason training batches are grouped by
-    length only when `train_length_grouping=True` is asked for.
+    length only when `train_length_grouping=True` is asked for. A batch of one clip has no CCC and contributes a loss
+    of 0 (see `CCCLoss`).
     """
 
     length_grouping_by_default = False
 
     default_selection_metric = "ccc_mean"
+    loss_defaults = {"loss": "ccc", "ccc_reduction": "sum", "ccc_weights": None}
 
     def __init__(
         self,
         *args,
-        ccc_reduction: str = "sum",
+        ccc_reduction: str | None = None,
         attribute_weights: Sequence[float] | None = None,
         **kwargs,
     ):
+        if ccc_reduction is not None and ccc_reduction not in CCC_REDUCTIONS:
+            raise ValueError(f"ccc_reduction={ccc_reduction!r}; expected one of {CCC_REDUCTIONS}.")
+        self._ccc_reduction, self._attribute_weights = ccc_reduction, attribute_weights
         super().__init__(*args, **kwargs)
-        self.loss_fct = CCCLoss(reduction=ccc_reduction, weights=attribute_weights)
+
+    def loss_arguments(self, config, owns_loss: bool) -> dict[str, Any]:
+        if owns_loss and getattr(config, "problem_type", None) != "regression":
+            raise ValueError(
+                f"CCCLossTrainer trains attribute regressors; this model's config has "
+                f"problem_type={getattr(config, 'problem_type', None)!r}: use FocalLossTrainer."
+            )
+        given: dict[str, Any] = {}
+        if hasattr(config, "loss"):
+            given["loss"] = "ccc"
+        if self._ccc_reduction is not None:
+            given["ccc_reduction"] = self._ccc_reduction
+        if self._attribute_weights is not None:
+            given["ccc_weights"] = [float(w) for w in self._attribute_weights]
+        return given
 
     def default_compute_metrics(self):
         return attribute_metrics(attribute_names=_attribute_names(self.model))
 
     def task_loss(self, logits, labels):
         labels = labels.to(logits.device).float()
-        predictions = logits.float().reshape(labels.shape)
-        if labels.shape[0] < 2:
-            # CCC is undefined on one clip. A dataset whose size leaves a last batch of 1 would otherwise crash
-            # after hours of training; that batch contributes nothing (use dataloader_drop_last=True to avoid it).
-            if not getattr(self, "_warned_single", False):
-                logger.warning("A batch of one clip has no CCC; it is skipped (loss 0).")
-                self._warned_single = True
-            return predictions.sum() * 0.0
-        return self.loss_fct(predictions, labels)
+        return self.loss_fct(logits.float().reshape(labels.shape), labels)
 
 
 # ------------------------------------------------------------------------------------------------ metrics
