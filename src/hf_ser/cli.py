@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .errors import HFSERError, is_network_error, one_line
+from .labels import ATTRIBUTE_LABELS
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
@@ -324,7 +325,7 @@ def cmd_evaluate(args) -> int:
     if args.split not in corpus:
         raise CommandError(f"the corpus has no split {args.split!r}; it has {sorted(corpus)}")
     split = corpus[args.split]
-    label_columns = ("arousal", "valence", "dominance") if config_name == "attributes" else ("label",)
+    label_columns = ATTRIBUTE_LABELS if config_name == "attributes" else ("label",)
     if len(split) == 0:
         raise CommandError(f"the split {args.split!r} is empty")
     if any(column not in split.column_names for column in label_columns) or any(
@@ -391,7 +392,7 @@ def check_submission_labels(model) -> None:
 
     labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     if getattr(model.config, "problem_type", None) == "regression":
-        missing = [name for name in ("arousal", "valence", "dominance") if name not in labels]
+        missing = [name for name in ATTRIBUTE_LABELS if name not in labels]
         if missing:
             raise CommandError(
                 f"--submission needs arousal, valence and dominance outputs; the model has {labels}"

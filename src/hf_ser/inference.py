@@ -15,7 +15,7 @@ import torch
 from .audio import prepare_waveform
 from .batching import length_buckets, pads_exactly, window_lengths, window_starts, windowed_logits
 from .errors import ModelOutputError
-from .feature_extraction import SAMPLING_RATE
+from .labels import SAMPLING_RATE
 
 
 def check_finite_outputs(logits, clips: int) -> None:
