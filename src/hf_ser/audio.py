@@ -441,6 +441,8 @@ def stream_audio(
 
 
 __all__ = [
+    "AUDIO_SUFFIXES",
+    "SAMPLING_RATE",
     "AudioError",
     "check_sampling_rate",
     "load_input",
