@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
+from ..audio import SAMPLING_RATE, load_input
 from ..batching import config_pads_exactly, length_buckets, windowed_logits
 from ..errors import HFSERError
 
@@ -348,14 +348,8 @@ class ORTSERModel:
         windows whose scores are averaged. Returns one `{"label", "scores", "windows"}` per input."""
         if isinstance(inputs, (str, os.PathLike, np.ndarray)):
             inputs = [inputs]
-        waves = []
-        for item in inputs:
-            if isinstance(item, (str, os.PathLike)):
-                waves.append(load_audio(item))
-            elif isinstance(item, np.ndarray):
-                waves.append(prepare_waveform(item, sampling_rate))
-            else:
-                raise AudioError(f"Unsupported input of type {type(item).__name__}: give a path or an array.")
+        # The package's one decoder: paths, arrays at `sampling_rate`, `{"array", "sampling_rate"}` dicts.
+        waves = [load_input(item, sampling_rate=sampling_rate) for item in inputs]
         results: list[dict[str, Any] | None] = [None] * len(waves)
         short = [i for i, w in enumerate(waves) if len(w) <= window_s * SAMPLING_RATE]
         if short:
