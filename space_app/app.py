@@ -34,8 +34,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 import hf_ser  # noqa: E402,F401  (registers the model classes with the Auto classes)
-from hf_ser.audio import AudioError, audio_duration, load_audio, prepare_waveform, read_audio  # noqa: E402
+from hf_ser.audio import AudioError, audio_duration, load_audio  # noqa: E402
 from hf_ser.inference import predict_logits  # noqa: E402
+from hf_ser.labels import SAMPLING_RATE  # noqa: E402
 
 DEFAULT_MODEL = "org/ser-masp"
 MAX_FILE_SIZE = "20mb"
@@ -47,7 +48,6 @@ WINDOW_SECONDS = 4.0
 HOP_SECONDS = 2.0
 # -60 dBFS RMS: quieter than any usable speech recording.
 SILENCE_RMS = 1e-3
-SAMPLING_RATE = 16_000
 
 
 def model_id_from_env() -> str:
@@ -201,8 +201,7 @@ def example_files(folder: Path) -> list[str]:
         paths.append(path)
     long_path = folder / "long_conversation.wav"
     if not long_path.exists():
-        parts = [read_audio(p) for p in paths]
-        pieces = [prepare_waveform(d, r) for d, r in parts]
+        pieces = [load_audio(p) for p in paths]
         pause = np.zeros(SAMPLING_RATE // 2, dtype=np.float32)
         sequence = [piece for _ in range(3) for p in pieces for piece in (p, pause)]
         sf.write(long_path, np.concatenate(sequence), SAMPLING_RATE)

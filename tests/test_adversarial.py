@@ -269,6 +269,146 @@ def test_unsupported_inputs_are_audio_errors(classifier, regressor):
         classifier({"sampling_rate": 16000})
 
 
+# ------------------------------------------------------------------------- one decoder, every entry point agrees
+# The same good and hostile inputs through every entry point that reads audio: each must give the waveform of the
+# one decoder (`hf_ser.audio.load_input`) or the same `AudioError`. Feature extractors that do not normalise are
+# used where the entry point returns features, so its output is the decoded waveform itself.
+
+
+def _long_array():
+    from hf_ser.audio import MAX_SECONDS
+
+    # Past the 6-hour bound at 1 kHz without allocating it (a broadcast view): refused before resampling.
+    return {"array": np.broadcast_to(np.float32(0.1), (int(MAX_SECONDS * 1000) + 10,)), "sampling_rate": 1000}
+
+
+AGREEMENT_CASES = {
+    # name: (input factory taking the fixture folder, expected AudioError phrase or None)
+    "mono_16k": (lambda d: {"array": tone(0.5), "sampling_rate": 16000}, None),
+    "stereo_44k": (
+        lambda d: {"array": np.stack([tone(0.5, sr=44100)] * 2, axis=1), "sampling_rate": 44100},
+        None,
+    ),
+    "rate_8k": (lambda d: {"array": tone(0.5, sr=8000), "sampling_rate": 8000}, None),
+    "int16_pcm": (lambda d: {"array": (tone(0.5) * 32767).astype(np.int16), "sampling_rate": 16000}, None),
+    "too_short": (lambda d: {"array": tone(0.5)[:100], "sampling_rate": 16000}, None),
+    "wav_path_stereo_48k": (lambda d: str(d / "stereo48k.wav"), None),
+    "wav_bytes": (lambda d: (d / "stereo48k.wav").read_bytes(), None),
+    "empty": (lambda d: {"array": np.zeros(0, np.float32), "sampling_rate": 16000}, "empty"),
+    "nan": (lambda d: {"array": np.array([0.1, np.nan] * 400, np.float32), "sampling_rate": 16000}, "NaN"),
+    "very_long": (lambda d: _long_array(), "more than"),
+    "corrupt_bytes": (lambda d: b"RIFF not really a wave file " * 40, "Cannot decode"),
+    "corrupt_file": (lambda d: str(d / "corrupt.wav"), "Cannot decode"),
+    "empty_file": (lambda d: str(d / "empty.wav"), "empty"),
+    "nan_file": (lambda d: str(d / "nan.wav"), "NaN"),
+}
+
+
+@pytest.fixture(scope="module")
+def agreement_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("agreement")
+    sf.write(folder / "stereo48k.wav", np.stack([tone(0.5, sr=48000), -tone(0.5, sr=48000)], axis=1), 48000)
+    (folder / "corrupt.wav").write_bytes(b"RIFF not really a wave file " * 40)
+    (folder / "empty.wav").write_bytes(b"")
+    sf.write(folder / "nan.wav", np.array([0.1, np.nan] * 4000, dtype=np.float32), 16000, subtype="FLOAT")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def decoders(classifier, regressor, loaded):
+    """Entry point name -> (decode(input) -> waveform or scores, reference(waveform) -> the same quantity)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from hf_ser import MultimodalDataCollator, MultimodalSERProcessor, evaluation
+    from hf_ser.embedding_cache import _as_waveform
+    from hf_ser.prediction import predict_files
+    from tiny import tiny_tokenizer
+
+    raw = Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True)
+    processor = MultimodalSERProcessor(raw, tiny_tokenizer())
+    model, extractor = loaded
+    same = lambda wave: wave  # noqa: E731
+
+    def pipeline_features(wave):
+        return classifier.feature_extractor(wave, sampling_rate=16000, return_tensors="pt")["input_values"][0]
+
+    def scores(wave):
+        probabilities = torch.softmax(torch.as_tensor(predict_logits(model, extractor, [wave])[0]), -1)
+        return {model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
+
+    return {
+        "load_input": (load_input, same),
+        "collator": (
+            lambda x: AudioDataCollator(raw, max_duration_s=None)([{"audio": x, "label": 1}])["input_values"][
+                0
+            ],
+            same,
+        ),
+        "multimodal_collator": (
+            lambda x: MultimodalDataCollator(processor, max_duration_s=1e5)._waveform(x),
+            same,
+        ),
+        "multimodal_processor": (lambda x: processor(audio=x)["input_values"][0], same),
+        "embedding_cache": (_as_waveform, same),
+        "evaluation": (lambda x: evaluation.dataset_waveforms([{"audio": x}])[0], same),
+        "classification_pipeline": (lambda x: classifier.preprocess(x)["input_values"][0], pipeline_features),
+        "regression_pipeline": (lambda x: regressor._read(x)[0], same),
+        # predict_logits takes 16 kHz arrays; predict_files takes files.
+        "predict_logits": (
+            lambda x: predict_logits(model, extractor, [x])[0],
+            lambda w: predict_logits(model, extractor, [w])[0],
+        ),
+        "predict_files": (lambda x: predict_files(model, extractor, [x])[0].scores, scores),
+    }
+
+
+def _accepts(entry: str, value) -> bool:
+    if entry == "predict_logits":  # 16 kHz arrays only (its contract)
+        return isinstance(value, dict) and value["sampling_rate"] == 16000 and value["array"].ndim == 1
+    if entry == "predict_files":  # files only
+        return isinstance(value, str)
+    return True
+
+
+@pytest.mark.parametrize("case", sorted(AGREEMENT_CASES))
+def test_every_entry_point_decodes_like_the_one_decoder(case, agreement_dir, decoders):
+    make, phrase = AGREEMENT_CASES[case]
+    value = make(agreement_dir)
+    if phrase is not None:
+        with pytest.raises(AudioError, match=phrase) as reference:
+            load_input(value)
+    else:
+        wave = load_input(value)
+        assert (
+            wave.dtype == np.float32
+            and wave.ndim == 1
+            and wave.size >= MIN_SAMPLES
+            and np.isfinite(wave).all()
+        )
+    checked = []
+    for entry, (decode, expected) in decoders.items():
+        if not _accepts(entry, value):
+            continue
+        argument = value["array"] if entry == "predict_logits" else value
+        if phrase is not None:
+            with pytest.raises(AudioError) as raised:
+                decode(argument)
+            if (
+                entry == "predict_files"
+            ):  # files of unknown duration are decoded block by block: same rule, own words
+                assert phrase in str(raised.value), (entry, str(raised.value))
+            else:
+                assert str(raised.value) == str(reference.value), entry
+        else:
+            got, want = decode(argument), expected(wave)
+            if isinstance(want, dict):
+                assert got == pytest.approx(want, abs=1e-5), entry
+            else:
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6, err_msg=entry)
+        checked.append(entry)
+    assert len(checked) >= 8  # every entry point that takes this kind of input was driven
+
+
 def test_nan_weights_raise_instead_of_returning_nan_scores(tmp_path, loaded):
     from transformers import pipeline
 
@@ -805,44 +945,51 @@ def test_unexpected_errors_are_one_line_with_exit_1(monkeypatch, wav, model_dir,
     assert "internal error ZeroDivisionError" in last and "HF_SER_DEBUG" in last
 
 
-def test_every_package_error_is_an_hfser_error_and_a_value_error():
-    from hf_ser import (
-        analysis,
-        checkpoints,
-        convert,
-        crossval,
-        data_collator,
-        embedding_cache,
-        ensemble,
-        fusion_search,
-        hub,
-        prediction,
-        recipes,
-        submission,
-    )
-    from hf_ser.data import msp_podcast
-    from hf_ser.onnx.runtime import ONNXExportError
+# Error classes that are HFSERErrors but not ValueErrors, with the reason.
+NOT_VALUE_ERRORS = {
+    "hf_ser.errors.HFSERError": "the base class: each subclass picks its builtin kind",
+    "hf_ser.errors.HubConnectionError": "a ConnectionError: callers catch network failures as such",
+    "hf_ser.cli.CommandError": "a usage error of the command line, raised and caught inside the CLI only",
+}
+# Exception classes defined in hf_ser that are not HFSERErrors, with the reason (none today).
+NOT_HFSER_ERRORS: dict[str, str] = {}
 
-    classes = [
-        AudioError,
-        analysis.AnalysisError,
-        checkpoints.CheckpointError,
-        crossval.CrossValidationError,
-        data_collator.CollatorError,
-        embedding_cache.EmbeddingCacheError,
-        ensemble.EnsembleError,
-        fusion_search.FusionSearchError,
-        hub.PublishError,
-        prediction.InputError,
-        recipes.RecipeError,
-        submission.SubmissionError,
-        msp_podcast.MSPPodcastError,
-        ModelOutputError,
-        convert.ConversionError,
-        ONNXExportError,
-    ]
-    for cls in classes:
-        assert issubclass(cls, HFSERError) and issubclass(cls, ValueError), cls
+
+def _package_exception_classes() -> dict[str, type]:
+    """Every Exception subclass defined in any hf_ser module (all modules imported, classes walked)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import hf_ser
+
+    found = {}
+    for info in pkgutil.walk_packages(hf_ser.__path__, "hf_ser."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == module.__name__:
+                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return found
+
+
+def test_every_package_error_is_an_hfser_error_and_a_value_error():
+    classes = _package_exception_classes()
+    # The walk reaches every subpackage (a sanity check that it does not silently find nothing).
+    for name in (
+        "hf_ser.audio.AudioError",
+        "hf_ser.data.msp_podcast.MSPPodcastError",
+        "hf_ser.onnx.runtime.ONNXExportError",
+    ):
+        assert name in classes
+    assert len(classes) >= 19, sorted(classes)
+    for name, cls in classes.items():
+        if name not in NOT_HFSER_ERRORS:
+            assert issubclass(cls, HFSERError), f"{name} does not derive from HFSERError"
+        if name not in NOT_VALUE_ERRORS and name not in NOT_HFSER_ERRORS:
+            assert issubclass(cls, ValueError), f"{name} is not a ValueError"
+    # Files that travel to the Hub cannot import errors.py: they must define no error class of their own.
+    travelling = ("configuration_", "modeling_", "pooling", "losses", "wavlm_sdpa_attention", "labels")
+    assert not [n for n in classes if n.split(".")[1].startswith(travelling)]
 
 
 @pytest.mark.parametrize(

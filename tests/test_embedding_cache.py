@@ -65,6 +65,17 @@ def test_embeddings_are_computed_once_and_reused_from_disk(tmp_path):
     assert changed.rows == len(data)
 
 
+def test_other_rates_are_resampled_by_the_one_decoder(tmp_path):
+    """An 8 kHz column is resampled to 16 kHz (as the collators do with the same column), not refused."""
+    from hf_ser.audio import load_input
+
+    data = tiny_dataset(4).cast_column("audio", datasets.Audio(sampling_rate=8000))
+    got = cache_embeddings(data, CountingEmbedder(), "x", fingerprint="rate", cache_dir=tmp_path)
+    expected = [load_input(row["audio"]) for row in data]
+    np.testing.assert_allclose(np.array(got["x"]), [[np.mean(w), len(w)] for w in expected], rtol=1e-5, atol=1e-6)
+    assert [len(w) for w in expected] == [len(w) for w in waves(4)]  # back at 16 kHz: the original lengths
+
+
 def test_bad_requests_raise_clear_errors(tmp_path):
     data = tiny_dataset(4)
     with pytest.raises(EmbeddingCacheError, match="No column"):
@@ -73,9 +84,6 @@ def test_bad_requests_raise_clear_errors(tmp_path):
         cache_embeddings(data, CountingEmbedder(), "transcript")
     with pytest.raises(EmbeddingCacheError, match="returned 1 embeddings for 2"):
         cache_embeddings(data, lambda xs: np.zeros((1, 2)), "x", batch_size=2, fingerprint="bad")
-    resampled = data.cast_column("audio", datasets.Audio(sampling_rate=8000))
-    with pytest.raises(EmbeddingCacheError, match="16000"):
-        cache_embeddings(resampled, CountingEmbedder(), "x", fingerprint="rate")
     with pytest.raises(EmbeddingCacheError, match="frozen Whisper"):
         SpeechFrameEmbedder(tiny_multimodal_model("wavlm"), tiny_processor())
 

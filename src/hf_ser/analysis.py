@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .errors import HFSERError
+from .labels import SAMPLING_RATE
 
 # Keeps -log(BC) finite when two attention rows have (numerically) disjoint support.
 _BC_FLOOR = 1e-12
@@ -64,7 +65,7 @@ def cka_matrix(reps_a: Sequence[np.ndarray], reps_b: Sequence[np.ndarray]) -> np
 
 
 def _inputs(feature_extractor, waveform: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-    sampling_rate = getattr(feature_extractor, "sampling_rate", 16000)
+    sampling_rate = getattr(feature_extractor, "sampling_rate", SAMPLING_RATE)
     inputs = feature_extractor(
         np.asarray(waveform, np.float32), sampling_rate=sampling_rate, return_tensors="pt"
     )
@@ -512,22 +513,23 @@ def analyze_attention(
 
 
 # ------------------------------------------------------------------------------------------------ command line
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")
-
-
 def audio_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Audio files named directly or found (sorted, recursively) in the given folders."""
-    files: list[Path] = []
-    for item in map(Path, paths):
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        elif item.is_file():
-            files.append(item)
-        else:
+    """Audio files named directly, found (sorted, recursively) in the given folders, or matched by glob patterns:
+    the same expansion as `hf-ser predict` (`hf_ser.prediction.collect_audio_files`, `hf_ser.audio.AUDIO_SUFFIXES`)."""
+    import glob
+
+    from .audio import AUDIO_SUFFIXES
+    from .prediction import InputError, collect_audio_files
+
+    for item in map(str, paths):
+        if not glob.has_magic(item) and not Path(item).is_dir() and not Path(item).is_file():
             raise AnalysisError(f"{item} is neither an audio file nor a folder.")
-    if not files:
-        raise AnalysisError(f"No audio files ({', '.join(AUDIO_SUFFIXES)}) in {list(map(str, paths))}.")
-    return files
+    try:
+        return collect_audio_files(list(map(str, paths)))
+    except InputError as error:
+        raise AnalysisError(
+            f"No audio files ({', '.join(AUDIO_SUFFIXES)}) in {list(map(str, paths))}: {error}"
+        ) from None
 
 
 def load_model_for_analysis(path: str | Path, kind: str):

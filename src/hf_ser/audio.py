@@ -1,7 +1,17 @@
-"""Reading and checking audio for the package's entry points (CLI, inference, Space, dataset tools).
+"""The package's one audio decoder: every entry point (collators, multimodal processor, embedding cache, evaluation,
+pipelines, `predict_logits`, prediction over files, ensembles, analysis, the ONNX runtime, the Space) turns its input
+into a waveform here.
 
-Everything ends as a mono float32 waveform at 16 kHz. Resampling uses soxr (torchaudio is not needed). Bad input
-raises `AudioError` with a message that says what is wrong, never an index error deep inside the model.
+`load_input` is the entry point: a path, URL, encoded bytes, array/tensor/list, `datasets.Audio` dict or decoder goes
+in; a mono float32 waveform at 16 kHz (`SAMPLING_RATE`) comes out, or `AudioError` (a `HFSERError` and a
+`ValueError`) with a message that says what is wrong, never an index error deep inside the model. The rules are
+those of `prepare_waveform` (every path ends there) and are the same at every entry point: integer PCM scaled,
+channels averaged, other rates resampled with soxr (no torchaudio), NaN/infinite/empty/absurd audio refused, clips
+under 400 samples zero-padded, audio beyond `max_seconds` (at most 6 hours) refused. What differs between entry
+points is explicit: `target_sr`, `max_seconds`, and cropping, which the collators do after decoding.
+
+`load_audio` (files and bytes, bounded by `max_seconds` before decoding) and `prepare_waveform` (arrays) are
+`load_input`'s two halves; `stream_audio` decodes long files block by block under the same rules.
 """
 
 from __future__ import annotations
@@ -18,10 +28,13 @@ from typing import Any
 import numpy as np
 
 from .errors import HFSERError
+from .labels import SAMPLING_RATE
 
-SAMPLING_RATE = 16_000
 # WavLM/wav2vec2's convolutional front end needs 400 samples (25 ms at 16 kHz) to emit one frame.
 MIN_SAMPLES = 400
+# What `hf-ser predict`, `hf-ser analyze` and the other folder readers take as audio when they walk a folder: the
+# formats `read_audio` decodes (libsndfile, else FFmpeg).
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
 MAX_CHANNELS = 16
 # Plausible sampling rates: below 1 kHz nothing is speech; 384 kHz is the highest rate audio interfaces record at.
 MIN_SAMPLING_RATE = 1_000
@@ -286,14 +299,29 @@ def load_input(
     target_sr: int = SAMPLING_RATE,
     max_seconds: float | None = None,
 ) -> np.ndarray:
-    """Any single audio input an entry point accepts, checked and converted by `prepare_waveform`:
+    """The one audio decoder: any single audio input an entry point accepts, as a mono float32 waveform at
+    `target_sr` checked by `prepare_waveform`.
 
-    - a path (`str`/`PathLike`; `http(s)://` URLs are downloaded) or the encoded bytes of a file;
-    - a numpy array, torch tensor or list of samples at `sampling_rate` (default: `target_sr`);
-    - a dict `{"array" or "raw": samples, "sampling_rate": rate}` (what `datasets.Audio` gives);
-    - a torchcodec `AudioDecoder`.
+    Args:
+        inputs: one of
+            - a path (`str`/`PathLike`; `http(s)://` URLs are downloaded) or the encoded bytes of a file (read by
+              `load_audio`: libsndfile, else FFmpeg);
+            - a numpy array, torch tensor or list of samples at `sampling_rate`, 1-D or (samples x channels);
+            - a dict (or any mapping-like row value) `{"array" or "raw": samples, "sampling_rate": rate}`, what
+              `datasets.Audio` gives;
+            - a torchcodec `AudioDecoder` (or any object with `get_all_samples()`, as `datasets` 4 gives).
+        sampling_rate (`int` or `float`, *optional*): the rate of a bare array (default: `target_sr`); ignored for
+            files, dicts and decoders, which carry their own rate.
+        target_sr (`int`, defaults to 16000): the rate of the returned waveform; other rates are resampled.
+        max_seconds (`float`, *optional*): longer audio raises `AudioError` (files: before decoding); at most and
+            by default 6 hours.
 
-    Everything else, and any bad audio, raises `AudioError`."""
+    Returns:
+        `np.ndarray`: 1-D, float32, contiguous, finite, at least 400 samples.
+
+    Raises:
+        AudioError: unsupported input types and any bad audio (see `prepare_waveform` for the rules).
+    """
     if isinstance(inputs, str) and inputs.startswith(("http://", "https://")):
         import httpx
 
@@ -309,10 +337,20 @@ def load_input(
             target_sr=target_sr,
             max_seconds=max_seconds,
         )
-    torchcodec = sys.modules.get("torchcodec")
-    if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
-        samples = inputs.get_all_samples()
+    if callable(getattr(inputs, "get_all_samples", None)):  # torchcodec's AudioDecoder and datasets' subclass
+        try:
+            samples = inputs.get_all_samples()
+        except Exception as error:
+            raise AudioError(f"Cannot decode the audio ({type(error).__name__}).") from None
         inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
+    elif not isinstance(inputs, Mapping) and callable(getattr(inputs, "keys", None)):
+        # Mapping-like row values that are not `Mapping`s (e.g. a `LazyDict` or a custom row type).
+        try:
+            inputs = {key: inputs[key] for key in inputs.keys()}  # noqa: SIM118 (not a Mapping: iteration may not give keys)
+        except Exception as error:
+            raise AudioError(
+                f"Cannot read audio from a {type(inputs).__name__} ({type(error).__name__})."
+            ) from None
     if isinstance(inputs, Mapping):
         array = inputs.get("array", inputs.get("raw"))
         if array is None or "sampling_rate" not in inputs:
@@ -403,6 +441,8 @@ def stream_audio(
 
 
 __all__ = [
+    "AUDIO_SUFFIXES",
+    "SAMPLING_RATE",
     "AudioError",
     "check_sampling_rate",
     "load_input",

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .labels import SAMPLING_RATE
+
 
 def _field(obj: Any, name: str) -> Any:
     """`obj.name` for config objects, `obj[name]` for plain dicts (configs read from JSON without transformers)."""
@@ -77,7 +79,7 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 
 
 def window_lengths(
-    window_s: float, hop_s: float | None = None, sampling_rate: int = 16_000
+    window_s: float, hop_s: float | None = None, sampling_rate: int = SAMPLING_RATE
 ) -> tuple[int, int]:
     """Window and hop in samples; `ValueError` unless both are finite numbers of seconds, the window at least 400
     samples at 16 kHz (25 ms, the encoder's receptive field) and the hop positive."""

@@ -9,7 +9,7 @@ frozen RoBERTa-large text embedding of the transcript, an optional speaker embed
 gender head trained with cross-entropy (Eq. 1, alpha = 1).
 
 This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers and, relatively,
-`configuration_wavlm_masp.py` (WavLM-large's architecture is defined once, there).
+`configuration_wavlm_masp.py` (WavLM-large's architecture is defined once, there) and `labels.py`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from transformers.models.auto import AutoConfig
 from .configuration_base import fill_auto_map
 from .configuration_wavlm_masp import WAVLM_LARGE_KWARGS as WAVLM_MASP_DEFAULT_ENCODER
 from .configuration_wavlm_masp import validate_ccc_loss_fields
+from .labels import ATTRIBUTE_LABELS
 
-MULTIMODAL_ATTRIBUTES = ("arousal", "valence", "dominance")
+# The multimodal model's outputs: the attributes (kept under this name, which hf_ser exports).
+MULTIMODAL_ATTRIBUTES = ATTRIBUTE_LABELS
 # Speech encoders read through a weighted sum of all hidden states ("layer_sum") or the last layer ("whisper").
 LAYER_SUM_ENCODERS = ("wavlm", "wav2vec2", "hubert", "data2vec-audio")
 WHISPER_ENCODERS = ("whisper",)

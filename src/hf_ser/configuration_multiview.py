@@ -7,7 +7,8 @@ HuBERT-large, per-view MLPs (1024, 512, 1), dual-feature interactive attention (
 self-balancing gate (Eq. 5-6) for the pairs (Whisper, WavLM) and (HuBERT, WavLM), five score sets combined with
 weights searched on the development set (Eq. 7), 1-CCC loss (Eq. 8).
 
-This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers.
+This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers and, relatively,
+`labels.py` (the attribute names).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 from transformers.configuration_utils import PreTrainedConfig
 
 from .configuration_base import fill_auto_map
-
-ATTRIBUTE_LABELS = ("arousal", "valence", "dominance")
+from .labels import ATTRIBUTE_LABELS
 
 # Paper 003, Sec. 2.1 and footnotes 1-3: the three views kept after Table 1, with their embedding sizes.
 PAPER_VIEW_NAMES = ("whisper", "wavlm", "hubert")

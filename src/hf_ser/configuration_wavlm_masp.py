@@ -9,7 +9,8 @@ Conditions"): the challenge baseline is the same family with attentive statistic
 layer, full fine-tuning, weighted cross-entropy (categorical) or 1-CCC (attributes); see
 `WavLMMASPConfig.challenge_baseline`.
 
-This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers.
+This file travels to the Hub with the model (``trust_remote_code``): it imports only transformers and, relatively,
+`labels.py` (the class and attribute names).
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto import AutoConfig
 
 from .configuration_base import fill_auto_map
-
-# Challenge class order (MSP-Podcast baseline and its Hub models).
-EMOTION_LABELS = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")
-ATTRIBUTE_LABELS = ("arousal", "valence", "dominance")
+from .labels import ATTRIBUTE_LABELS, EMOTION_LABELS
 
 SUPPORTED_ENCODERS = ("wavlm", "wav2vec2", "hubert", "data2vec-audio")
 POOLINGS = ("masp", "asp", "mean")

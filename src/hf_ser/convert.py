@@ -51,12 +51,13 @@ from .configuration_multimodal import WAVLM_LARGE_KWARGS as MULTIMODAL_WAVLM_KWA
 from .configuration_multimodal import MultimodalSERConfig
 from .configuration_wavlm_masp import EMOTION_LABELS, WAVLM_LARGE_KWARGS, WavLMMASPConfig
 from .errors import HFSERError
+from .labels import ATTRIBUTE_LABELS
 from .modeling_multimodal import MultimodalSERForRegression
 from .modeling_wavlm_masp import WavLMForMASPClassification
 
 # The baseline's attribute outputs, in order (its label loader reads EmoAct, EmoDom, EmoVal).
 BASELINE_ATTRIBUTE_ORDER = ("arousal", "dominance", "valence")
-HF_SER_ATTRIBUTES = ("arousal", "valence", "dominance")
+HF_SER_ATTRIBUTES = ATTRIBUTE_LABELS
 OUTPUT_SCALES = ("likert", "released")
 # The baseline adds this to the standard deviation before dividing (utils/dataset/dataset.py).
 BASELINE_STD_EPS = 1e-6

@@ -103,18 +103,7 @@ class AudioDataCollator:
             raise CollatorError(f"Row has no {self.audio_column!r} column (keys: {sorted(row)}).")
         if audio is None:
             raise CollatorError(f"Row has an empty {self.audio_column!r} value.")
-        if not isinstance(audio, (np.ndarray, torch.Tensor, list, Mapping)) and not hasattr(
-            audio, "get_all_samples"
-        ):
-            # datasets' Audio values are dicts, or torchcodec decoders that answer the same keys.
-            try:
-                audio = {"array": audio["array"], "sampling_rate": audio["sampling_rate"]}
-            except (KeyError, TypeError, IndexError) as error:
-                raise CollatorError(
-                    f"Cannot read audio from a {type(audio).__name__}: expected an array or a dict with 'array' and "
-                    "'sampling_rate'."
-                ) from error
-        # The package's one audio check (arrays are at the feature extractor's rate).
+        # The package's one audio decoder (dicts, decoders, paths; bare arrays are at the feature extractor's rate).
         return load_input(audio, sampling_rate=self.sampling_rate, target_sr=self.sampling_rate)
 
     def crop(self, waveform: np.ndarray) -> np.ndarray:

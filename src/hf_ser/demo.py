@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainerCallback
 
+from .labels import SAMPLING_RATE
+
 # Small enough to train from scratch on 2 CPU cores in minutes; 20 ms frames (stride 320, as WavLM).
 DEMO_ENCODER = {
     "model_type": "wavlm",
@@ -188,8 +190,8 @@ def run_demo(
     with torch.no_grad():
         check = load_audio(examples[0])
         same = np.allclose(
-            reloaded(**extractor(check, sampling_rate=16000, return_tensors="pt")).logits.numpy(),
-            model.eval()(**extractor(check, sampling_rate=16000, return_tensors="pt")).logits.numpy(),
+            reloaded(**extractor(check, sampling_rate=SAMPLING_RATE, return_tensors="pt")).logits.numpy(),
+            model.eval()(**extractor(check, sampling_rate=SAMPLING_RATE, return_tensors="pt")).logits.numpy(),
             atol=1e-5,
         )
     written = write_report(output_dir / "report", metrics, predictions, model, "held-out voices")

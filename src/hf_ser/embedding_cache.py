@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from datasets.fingerprint import Hasher
 
-from .audio import SAMPLING_RATE
+from .audio import SAMPLING_RATE, load_input
 from .errors import HFSERError
 
 
@@ -28,19 +28,10 @@ class EmbeddingCacheError(HFSERError, ValueError):
 
 
 def _as_waveform(value: Any) -> np.ndarray:
-    """A decoded `datasets.Audio` value (dict or torchcodec decoder) or an array, as a 16 kHz float32 array."""
-    if isinstance(value, dict):
-        rate, array = value.get("sampling_rate", SAMPLING_RATE), value["array"]
-    elif hasattr(value, "get_all_samples"):
-        samples = value.get_all_samples()
-        rate, array = samples.sample_rate, samples.data.mean(0).numpy()
-    else:
-        rate, array = SAMPLING_RATE, value
-    if int(rate) != SAMPLING_RATE:
-        raise EmbeddingCacheError(
-            f"Audio at {rate} Hz: cast the column first, dataset.cast_column('audio', Audio(sampling_rate=16000))."
-        )
-    return np.asarray(array, dtype=np.float32)
+    """A decoded `datasets.Audio` value (dict or torchcodec decoder) or an array, as a 16 kHz float32 array: the
+    package's one decoder (`hf_ser.audio.load_input`), so other rates are resampled and bad audio is an
+    `AudioError`, as in the collators that read the same column."""
+    return load_input(value)
 
 
 def weights_fingerprint(module: torch.nn.Module) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HFSERError
+from .labels import SAMPLING_RATE
 
 MANIFEST = "ensemble.json"
 FORMAT = "hf_ser-ensemble"
@@ -246,7 +247,11 @@ class SEREnsemble:
         for kind, member in self._load():
             if kind == "pipeline":
                 inputs = [
-                    {"array": w, "sampling_rate": 16000, **({"transcript": t} if t is not None else {})}
+                    {
+                        "array": w,
+                        "sampling_rate": SAMPLING_RATE,
+                        **({"transcript": t} if t is not None else {}),
+                    }
                     for w, t in zip(waveforms, transcripts or [None] * len(waveforms), strict=True)
                 ]
                 results = member(inputs)

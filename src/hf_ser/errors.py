@@ -2,8 +2,15 @@
 one type for every problem the user can fix: bad audio, a bad corpus, a bad recipe, a bad checkpoint, an
 unreachable Hub.
 
-Every existing error class (`AudioError`, `MSPPodcastError`, `RecipeError`, ...) subclasses both `HFSERError` and
-`ValueError`, so code written against `ValueError` keeps working.
+Every error class hf_ser defines subclasses `HFSERError` (enforced by a test that walks every module); all but
+`HubConnectionError` (a `ConnectionError`) and the CLI's `CommandError` also subclass `ValueError`, so code written
+against `ValueError` keeps working.
+
+The model files that travel to the Hub (`configuration_*.py`, `modeling_*.py`, `pooling.py`, `losses.py`,
+`wavlm_sdpa_attention.py`, `labels.py`) cannot import this module: they define no error class and raise plain
+`ValueError`/`TypeError`, as transformers' own configs and models do, so a model loaded with `trust_remote_code`
+behaves exactly as one loaded from hf_ser. Plain `ValueError`s elsewhere in the package are programming errors
+(a wrong argument in Python code), not user input; the CLI validates its own arguments before calling the library.
 
 Messages can echo what a server or a file said; `redact_secrets` removes anything that looks like a token before
 it is printed.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .configuration_wavlm_masp import ATTRIBUTE_LABELS
 from .data.msp_podcast import ATTRIBUTE_COLUMNS
 from .inference import predict_logits
+from .labels import ATTRIBUTE_LABELS
 from .metrics import load_metric
 
 
@@ -22,19 +22,10 @@ def is_regression(model) -> bool:
 
 def dataset_waveforms(dataset, audio_column: str = "audio") -> list[np.ndarray]:
     """16 kHz mono float32 arrays of a dataset's audio column (decoded one clip at a time)."""
-    from .audio import prepare_waveform
+    from .audio import load_input
 
-    waves = []
-    for example in dataset:
-        audio = example[audio_column]
-        if hasattr(audio, "get_all_samples"):  # torchcodec decoder (datasets 4+)
-            samples = audio.get_all_samples()
-            array, rate = samples.data.numpy(), int(samples.sample_rate)
-            array = array.T if array.ndim == 2 else array
-        else:
-            array, rate = audio["array"], audio["sampling_rate"]
-        waves.append(prepare_waveform(array, rate))
-    return waves
+    # The package's one decoder: dicts and torchcodec decoders (datasets 4+) alike.
+    return [load_input(example[audio_column]) for example in dataset]
 
 
 def evaluate_model(

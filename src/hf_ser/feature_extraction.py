@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-SAMPLING_RATE = 16_000
+from .labels import SAMPLING_RATE
 
 
 def build_feature_extractor(

@@ -22,7 +22,7 @@ from .batching import (
     windowed_logits,
 )
 from .errors import ModelOutputError
-from .feature_extraction import SAMPLING_RATE
+from .labels import SAMPLING_RATE
 
 
 def check_finite_outputs(logits, clips: int) -> None:

@@ -31,6 +31,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_multiview import MultiViewSERConfig
+from .labels import SAMPLING_RATE
 from .losses import loss_from_config
 from .modeling_base import (
     SERPreTrainedModel,
@@ -193,7 +194,7 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         return self
 
     @staticmethod
-    def audio_feature_extractor(sampling_rate: int = 16000) -> Wav2Vec2FeatureExtractor:
+    def audio_feature_extractor(sampling_rate: int = SAMPLING_RATE) -> Wav2Vec2FeatureExtractor:
         """The extractor to save with a model that holds its encoders: it pads raw audio and returns the mask but
         does not normalise, because each view normalises its own input (Whisper needs the raw amplitude)."""
         return Wav2Vec2FeatureExtractor(
@@ -227,7 +228,7 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
             if name in self._whisper_extractors:
                 features = self._whisper_extractors[name](
                     [c.cpu().numpy() for c in clips],
-                    sampling_rate=16000,
+                    sampling_rate=SAMPLING_RATE,
                     return_tensors="pt",
                     return_attention_mask=True,
                 )
@@ -414,11 +415,11 @@ def _build_view_encoder(config_dict: dict) -> PreTrainedModel:
 def _whisper_extractor(config) -> WhisperFeatureExtractor:
     """Whisper's log-mel front end sized for this encoder (30 s and 128 mels for large-v3)."""
     samples = config.max_source_positions * 2 * 160  # two mel frames per position, hop of 160 samples
-    if samples % 16000:
+    if samples % SAMPLING_RATE:
         raise ValueError(
             f"max_source_positions={config.max_source_positions} is not a whole number of seconds."
         )
-    return WhisperFeatureExtractor(feature_size=config.num_mel_bins, chunk_length=samples // 16000)
+    return WhisperFeatureExtractor(feature_size=config.num_mel_bins, chunk_length=samples // SAMPLING_RATE)
 
 
 def _encode_pooled(
@@ -450,7 +451,7 @@ def mean_pooled_embeddings(
     encoder.eval()
     if hasattr(encoder, "get_encoder") and getattr(encoder.config, "is_encoder_decoder", False):
         encoder = encoder.get_encoder()
-    sampling_rate = getattr(feature_extractor, "sampling_rate", 16000)
+    sampling_rate = getattr(feature_extractor, "sampling_rate", SAMPLING_RATE)
     device = next(encoder.parameters()).device
     out = []
     for start in range(0, len(waveforms), batch_size):

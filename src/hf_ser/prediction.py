@@ -14,12 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioError, audio_duration, load_audio, stream_audio
+from .audio import AUDIO_SUFFIXES, AudioError, audio_duration, load_audio, stream_audio
 from .errors import HFSERError
-from .feature_extraction import SAMPLING_RATE
 from .inference import predict_logits, predict_stream_windows, window_lengths
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
+from .labels import ATTRIBUTE_LABELS, SAMPLING_RATE
 
 
 class InputError(HFSERError, ValueError):
@@ -197,7 +195,7 @@ def write_submission(predictions: list[Prediction], path: str | os.PathLike, mod
     ok = [p for p in predictions if p.error is None]
     names = [Path(p.file).name for p in ok]
     if getattr(model.config, "problem_type", None) == "regression":
-        values = np.array([[p.scores[k] for k in ("arousal", "valence", "dominance")] for p in ok])
+        values = np.array([[p.scores[k] for k in ATTRIBUTE_LABELS] for p in ok])
         return write_attribute_submission(path, names, values)
     return write_categorical_submission(path, names, [p.label for p in ok])
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .crossval import CrossValidationError, recall_scores, summarize_folds
+from .labels import SAMPLING_RATE
 
 DEFAULT_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 INNER_FOLDS = 5
@@ -46,7 +47,9 @@ def layer_embeddings(
     device = next(model.parameters()).device
     collected: dict[int, list[np.ndarray]] = {}
     for waveform in waveforms:
-        inputs = extractor(np.asarray(waveform, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
+        inputs = extractor(
+            np.asarray(waveform, dtype=np.float32), sampling_rate=SAMPLING_RATE, return_tensors="pt"
+        )
         outputs = model(inputs["input_values"].to(device), output_hidden_states=True, return_dict=True)
         states = outputs.hidden_states
         wanted = [len(states) - 1] if layers is None else list(layers)

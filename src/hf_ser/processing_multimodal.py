@@ -69,14 +69,17 @@ class MultimodalSERProcessor(ProcessorMixin):
         return_tensors: str = "pt",
         **kwargs,
     ) -> BatchFeature:
-        """Prepare a batch. Waveforms must be 16 kHz mono floats (see `hf_ser.prepare_waveform`)."""
+        """Prepare a batch. Each waveform goes through the package's one decoder (`hf_ser.audio.load_input`) at
+        `sampling_rate`: other rates are resampled to 16 kHz, bad audio raises `AudioError`."""
         if audio is None and text is None:
             raise ValueError("MultimodalSERProcessor needs `audio`, `text`, or both.")
-        if sampling_rate != SAMPLING_RATE:
-            raise ValueError(f"Audio must be resampled to {SAMPLING_RATE} Hz first (got {sampling_rate}).")
         data: dict[str, Any] = {}
         if audio is not None:
-            waveforms = [audio] if isinstance(audio, np.ndarray) and audio.ndim == 1 else list(audio)
+            # One clip (a 1-D array or tensor, a path, bytes, a dict) or a batch of them.
+            single = getattr(audio, "ndim", None) == 1 or isinstance(audio, (str, bytes, dict))
+            waveforms = [
+                load_input(w, sampling_rate=sampling_rate) for w in ([audio] if single else list(audio))
+            ]
             # Whisper pads to its fixed window; WavLM pads to the longest clip of the batch.
             padding = "max_length" if self.is_whisper else True
             features = self.feature_extractor(

@@ -630,7 +630,9 @@ def _attribute_names(model) -> list[str] | None:
         if all(i in id2label for i in range(len(id2label)))
         else []
     )
-    known = {"arousal", "valence", "dominance"}
+    from .labels import ATTRIBUTE_LABELS  # local: keeps this change off the import block other work edits
+
+    known = set(ATTRIBUTE_LABELS)
     return names if names and all(str(name).lower() in known for name in names) else None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..labels import ATTRIBUTE_LABELS
 from .common import CommandError, load_audio_model, positive_int, writable_dir
 
 NAME = "evaluate"
@@ -44,7 +45,7 @@ def run(args) -> int:
     if args.split not in corpus:
         raise CommandError(f"the corpus has no split {args.split!r}; it has {sorted(corpus)}")
     split = corpus[args.split]
-    label_columns = ("arousal", "valence", "dominance") if config_name == "attributes" else ("label",)
+    label_columns = ATTRIBUTE_LABELS if config_name == "attributes" else ("label",)
     if len(split) == 0:
         raise CommandError(f"the split {args.split!r} is empty")
     if any(column not in split.column_names for column in label_columns) or any(

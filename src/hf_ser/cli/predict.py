@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..labels import ATTRIBUTE_LABELS
 from .common import CommandError, load_audio_model, positive_float, positive_int, writable_file
 
 NAME = "predict"
@@ -81,7 +82,7 @@ def check_submission_labels(model) -> None:
 
     labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     if getattr(model.config, "problem_type", None) == "regression":
-        missing = [name for name in ("arousal", "valence", "dominance") if name not in labels]
+        missing = [name for name in ATTRIBUTE_LABELS if name not in labels]
         if missing:
             raise CommandError(
                 f"--submission needs arousal, valence and dominance outputs; the model has {labels}"

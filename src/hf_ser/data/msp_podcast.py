@@ -49,12 +49,11 @@ from pathlib import Path
 
 import datasets
 
-from ..configuration_wavlm_masp import EMOTION_LABELS
 from ..errors import HFSERError
+from ..labels import EMOTION_LABELS, SAMPLING_RATE
 
 logger = logging.getLogger(__name__)
 
-SAMPLING_RATE = 16_000
 # Consensus codes in the challenge class order (EMOTION_LABELS), then the two outside the 8 primary classes.
 EMOTION_CODES = ("A", "S", "H", "U", "F", "D", "C", "N")
 OTHER_CODES = ("O", "X")

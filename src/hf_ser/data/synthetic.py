@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..labels import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
-SAMPLING_RATE = 16_000
 MAX_SECONDS = 3.0
 CLASS_CODES = ("A", "S", "H", "U", "F", "D", "C", "N")
 CLASS_NAMES = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")

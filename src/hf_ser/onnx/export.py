@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..batching import config_pads_exactly
+from ..labels import SAMPLING_RATE
 from .runtime import (
     CONFIG_FILE,
     EXPORT_INFO_FILE,
@@ -168,7 +169,7 @@ class _Spec:
         if self.reads_audio:
             if feature_extractor is None:
                 raise ONNXExportError("A speech model needs its feature extractor to be exported with it.")
-            rate = getattr(feature_extractor, "sampling_rate", 16000)
+            rate = getattr(feature_extractor, "sampling_rate", SAMPLING_RATE)
             self.clips = _clips(seed, rate)
             features = feature_extractor(
                 self.clips, sampling_rate=rate, padding=True, return_attention_mask=True, return_tensors="np"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
+from ..audio import SAMPLING_RATE, load_input
 from ..batching import batched_logits, config_pads_exactly, windowed_logits
 from ..errors import HFSERError
 
@@ -342,14 +342,8 @@ class ORTSERModel:
         windows whose scores are averaged. Returns one `{"label", "scores", "windows"}` per input."""
         if isinstance(inputs, (str, os.PathLike, np.ndarray)):
             inputs = [inputs]
-        waves = []
-        for item in inputs:
-            if isinstance(item, (str, os.PathLike)):
-                waves.append(load_audio(item))
-            elif isinstance(item, np.ndarray):
-                waves.append(prepare_waveform(item, sampling_rate))
-            else:
-                raise AudioError(f"Unsupported input of type {type(item).__name__}: give a path or an array.")
+        # The package's one decoder: paths, arrays at `sampling_rate`, `{"array", "sampling_rate"}` dicts.
+        waves = [load_input(item, sampling_rate=sampling_rate) for item in inputs]
         results: list[dict[str, Any] | None] = [None] * len(waves)
         short = [i for i, w in enumerate(waves) if len(w) <= window_s * SAMPLING_RATE]
         if short:
@@ -373,15 +367,3 @@ class ORTSERModel:
     def __repr__(self) -> str:
         kind = self.quantized or "fp32"
         return f"ORTSERModel({self.path}, {self.export_info.get('model_class')}, {kind}, inputs={self.input_names})"
-
-
-__all__ = [
-    "ORTSERModel",
-    "ORTConfig",
-    "NumpyFeatureExtractor",
-    "ONNXExportError",
-    "is_onnx_folder",
-    "require",
-    "ONNX_FILE",
-    "EXPORT_INFO_FILE",
-]

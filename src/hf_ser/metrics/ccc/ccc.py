@@ -18,6 +18,8 @@ import datasets
 import evaluate
 import numpy as np
 
+# A copy of hf_ser.labels.ATTRIBUTE_LABELS (a test checks they agree): `evaluate` loads this file on its own, outside
+# the package, so it cannot import it.
 ATTRIBUTES = ("arousal", "valence", "dominance")
 
 _DESCRIPTION = """
