@@ -537,7 +537,9 @@ def load_model_for_analysis(path: str | Path, kind: str):
     for `"mismatch"`, the eager attention implementation for `"attention"` (SDPA returns no weights)."""
     from transformers import AutoModel, AutoModelForAudioClassification
 
-    import hf_ser  # noqa: F401  (registers hf_ser's classes with the Auto API)
+    from .registration import register_auto_classes
+
+    register_auto_classes()  # hf_ser's classes answer to the Auto API
 
     kwargs = {"attn_implementation": "eager"} if kind == "attention" else {}
     auto = AutoModelForAudioClassification if kind == "mismatch" else AutoModel

@@ -89,11 +89,14 @@ def run_demo(
     import torch
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
-    from . import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor, load_audio
+    from .audio import load_audio
+    from .configuration_wavlm_masp import WavLMMASPConfig
     from .data import load_msp_podcast
     from .data.synthetic import espeak_available, make_tiny_corpus
     from .data_collator import AudioDataCollator
     from .evaluation import evaluate_model, write_report
+    from .feature_extraction import build_feature_extractor
+    from .modeling_wavlm_masp import WavLMForMASPClassification
     from .trainer import FocalLossTrainer, SERTrainingArguments
 
     started = time.monotonic()

@@ -388,7 +388,9 @@ def _load(model_or_path, feature_extractor):
     if isinstance(model_or_path, (str, os.PathLike)):
         from transformers import AutoFeatureExtractor, AutoModel
 
-        import hf_ser  # noqa: F401  (registers the Auto classes)
+        from ..registration import register_auto_classes
+
+        register_auto_classes()
 
         source = Path(model_or_path)
         if not source.is_dir():
@@ -480,7 +482,7 @@ def export_onnx(
             shutil.move(str(final), output_dir / ONNX_FILE)
     finally:
         model.train(was_training)
-    import hf_ser
+    from importlib.metadata import version
 
     model.config.save_pretrained(output_dir)
     if feature_extractor is not None:
@@ -495,7 +497,7 @@ def export_onnx(
         "quantized_nodes": None if quantized_nodes is None else len(quantized_nodes),
         "opset": opset,
         "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-        "hf_ser_version": hf_ser.__version__,
+        "hf_ser_version": version("hf_ser"),
         "torch_version": torch.__version__,
         "onnxruntime_version": ort.__version__,
         "verification": verification,
