@@ -305,7 +305,11 @@ class CardData(ModelCardData):
         for key in ("license", "language", "datasets", "base_model"):
             if metadata.get(key) is not None:
                 value = metadata.get(key)
-                setattr(data, key, [value] if key in ("language", "datasets") and isinstance(value, str) else value)
+                setattr(
+                    data,
+                    key,
+                    [value] if key in ("language", "datasets") and isinstance(value, str) else value,
+                )
         if metadata.get("tags"):
             automatic = {*DEFAULT_TAGS, AUDIO_CLASSIFICATION}
             data.tags = [tag for tag in metadata.get("tags") if tag not in automatic]

@@ -9,6 +9,10 @@
   model selection on the development set's macro-F1 / mean CCC (the challenge metrics, paper 002) and paper 001's
   balanced-subset CCC.
 
+Both trainers add a `hf_ser.model_card.ModelCardCallback` (unless one is given), so the training set-up and the
+evaluation results reach the model's card data (`model.model_card_data`) and the README.md that `save_pretrained`
+writes.
+
 The trainers compute the loss from the model's `logits` themselves, so they work with any model that returns
 logits (hf_ser's and plain transformers audio classifiers); the model's own configured loss is not used. They
 override only `compute_loss` (v5 signature), the training sampler, and evaluation: a deterministic collator and a
@@ -31,6 +35,7 @@ from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArgum
 from .checkpoints import resolve_resume_checkpoint
 from .inference import pads_exactly
 from .losses import CCCLoss, FocalLoss, inverse_frequency_class_weights
+from .model_card import ModelCardCallback, model_card_data
 from .sampler import (
     ClassBalancedBatchSampler,
     ClassBalancedUndersampler,
@@ -173,6 +178,10 @@ class _SERTrainer(Trainer):
         # Never hand num_items_in_batch to the model: the loss is computed here from logits.
         self.model_accepts_loss_kwargs = False
         self.add_callback(SamplerEpochCallback())
+        if not any(isinstance(callback, ModelCardCallback) for callback in self.callback_handler.callbacks):
+            # The card is part of the model's life: training set-up and evaluation results reach
+            # model.model_card_data, which save_pretrained writes as README.md.
+            self.add_callback(ModelCardCallback(model_card_data(self.model)))
         if not compute_metrics_given and self.eval_dataset is not None:
             self.compute_metrics = self.default_compute_metrics()
             if self.args.metric_for_best_model in (None, "loss", "eval_loss"):
