@@ -357,6 +357,15 @@ def test_trainers_add_the_card_callback_once(tmp_path):
     assert card_callbacks(CCCLossTrainer(model=model, args=args, callbacks=[given])) == [given]
     assert model.model_card_data.model_id == "org/mine"
 
+    # A plain Trainer with the callback and no card: the model's own card data (e.g. read from its README) is used.
+    from transformers import Trainer
+
+    model = tiny_masp_model()
+    model.model_card_data = CardData(space_id="org/demo")
+    callback = ModelCardCallback()
+    Trainer(model=model, args=args, callbacks=[callback])
+    assert callback.card_data is model.model_card_data and callback.card_data.space_id == "org/demo"
+
 
 def test_trained_model_saves_a_card_with_its_results_without_extra_code(tmp_path):
     """What the recipes do: train, evaluate on the development set, save_model. The README carries the results."""
