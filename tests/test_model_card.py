@@ -229,6 +229,10 @@ def test_pipeline_tag_follows_the_model_kind():
 
     masp = card_metadata(CardData(), tiny_masp_model().config)
     assert masp["pipeline_tag"] == "audio-classification" and "audio-classification" in masp["tags"]
+    # A transformers audio classifier trained with hf_ser's trainers is one too.
+    from transformers import Wav2Vec2Config
+
+    assert card_metadata(CardData(), Wav2Vec2Config())["pipeline_tag"] == "audio-classification"
     for config in (MultimodalSERConfig(), MultiViewSERConfig()):  # speech + text; cached embeddings
         results = {"test": {"ccc_arousal": 0.5}}
         metadata = card_metadata(CardData(eval_results=results), config)

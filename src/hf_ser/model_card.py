@@ -36,7 +36,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import TrainerCallback
 
 from .modeling_base import set_model_card_hooks
-from .registration import is_audio_classifier
+from .registration import MODELS, is_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +213,17 @@ class CardData(ModelCardData):
     # ------------------------------------------------------------------------------------------------ metadata
     @property
     def audio_classifier(self) -> bool:
-        """Whether the model answers to `AutoModelForAudioClassification` (without a bound config: hf_ser's main
-        model, an audio classifier)."""
-        return self._config is None or is_audio_classifier(getattr(self._config, "model_type", None))
+        """Whether the model answers to `AutoModelForAudioClassification`: for hf_ser's models as registered, for
+        other models (a transformers audio classifier trained with hf_ser's trainers) as transformers maps them.
+        Without a bound config: hf_ser's main model, an audio classifier."""
+        if self._config is None:
+            return True
+        model_type = getattr(self._config, "model_type", None)
+        if model_type in {config_class.model_type for config_class, _, _ in MODELS}:
+            return is_audio_classifier(model_type)
+        from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+        return model_type in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
 
     @property
     def pipeline_tag(self) -> str:
@@ -410,7 +418,10 @@ def build_model_card(card_data: CardData, model_or_config=None) -> ModelCard:
 
 def render_model_card(card_data: CardData, model_or_config=None) -> str:
     """The complete README.md text (YAML front matter + Markdown body) for a model; see `build_model_card`."""
-    text = str(build_model_card(card_data, model_or_config))
+    return _ending_with_newline(str(build_model_card(card_data, model_or_config)))
+
+
+def _ending_with_newline(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -447,7 +458,7 @@ def _write_card(target: Path, card_data: CardData, model_or_config, existing: Mo
         for key, value in existing.data.to_dict().items():
             if key not in card.data and key != "model-index":
                 card.data[key] = value
-    card.save(target)
+    target.write_text(_ending_with_newline(str(card)), encoding="utf-8")
 
 
 def _read_existing(target: Path) -> tuple[ModelCard | None, CardData | None]:
