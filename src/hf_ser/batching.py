@@ -93,7 +93,15 @@ def window_lengths(
     return window, hop
 
 
-__all__ = ["config_pads_exactly", "pads_exactly", "length_buckets", "window_lengths", "window_starts"]
+__all__ = [
+    "batched_logits",
+    "config_pads_exactly",
+    "pads_exactly",
+    "length_buckets",
+    "window_lengths",
+    "window_starts",
+    "windowed_logits",
+]
 
 
 def windowed_logits(
@@ -117,3 +125,35 @@ def windowed_logits(
         for i in range(0, len(starts), batch_size)
     ]
     return np.asarray(starts, dtype=np.float64) / sampling_rate, np.concatenate(logits)
+
+
+def batched_logits(
+    waveforms: Sequence[np.ndarray],
+    run_batch: Callable[[list[np.ndarray]], Any],
+    *,
+    batch_size: int,
+    num_outputs: int,
+    bucket: bool = True,
+    equal_length_only: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Logits (clips, outputs) for waveforms with any engine, in input order: `run_batch(clips) -> (len(clips),
+    outputs)` runs each batch (PyTorch or ONNX Runtime), batches are length buckets (`length_buckets`, longest
+    first) or, with `bucket=False`, arrival-order slices. The rows are scattered back to the clips' positions."""
+    lengths = [len(w) for w in waveforms]
+    if bucket:
+        batches = length_buckets(lengths, batch_size, equal_length_only=equal_length_only)
+    else:
+        batches = [
+            list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
+        ]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="predicting", unit="batch")
+    results: list[np.ndarray | None] = [None] * len(waveforms)
+    for batch in batches:
+        logits = np.asarray(run_batch([waveforms[i] for i in batch]), dtype=np.float32)
+        for row, index in zip(logits, batch, strict=True):
+            results[index] = row
+    return np.stack(results) if results else np.zeros((0, num_outputs), dtype=np.float32)

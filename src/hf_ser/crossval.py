@@ -89,6 +89,23 @@ def recall_scores(
     }
 
 
+def summarize_folds(
+    folds: Sequence[dict],
+    references: Sequence[np.ndarray],
+    predictions: Sequence[np.ndarray],
+    num_classes: int | None,
+) -> dict[str, float]:
+    """The two ways leave-one-session-out scores are reported: `uar`/`war`, the mean of the folds' scores, and
+    `pooled_uar`/`pooled_war`, the scores of every fold's predictions pooled."""
+    pooled = recall_scores(np.concatenate(references), np.concatenate(predictions), num_classes)
+    return {
+        "uar": float(np.mean([f["uar"] for f in folds])),
+        "war": float(np.mean([f["war"] for f in folds])),
+        "pooled_uar": pooled["uar"],
+        "pooled_war": pooled["war"],
+    }
+
+
 def session_splits(dataset, session_column: str = "session") -> Iterator[tuple[str, object, object]]:
     """Yield `(held-out session, train dataset, test dataset)` for every session of a `datasets.Dataset`, sessions in
     sorted order."""
@@ -165,14 +182,8 @@ def leave_one_session_out(
         predictions[session] = predicted
         all_refs.append(references)
         all_preds.append(predicted)
-    pooled = recall_scores(np.concatenate(all_refs), np.concatenate(all_preds), num_classes)
     return CrossValidationResult(
-        folds=folds,
-        uar=float(np.mean([f["uar"] for f in folds])),
-        war=float(np.mean([f["war"] for f in folds])),
-        pooled_uar=pooled["uar"],
-        pooled_war=pooled["war"],
-        predictions=predictions,
+        folds=folds, predictions=predictions, **summarize_folds(folds, all_refs, all_preds, num_classes)
     )
 
 

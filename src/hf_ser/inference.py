@@ -13,7 +13,14 @@ import numpy as np
 import torch
 
 from .audio import prepare_waveform
-from .batching import length_buckets, pads_exactly, window_lengths, window_starts, windowed_logits
+from .batching import (
+    batched_logits,
+    length_buckets,
+    pads_exactly,
+    window_lengths,
+    window_starts,
+    windowed_logits,
+)
 from .errors import ModelOutputError
 from .feature_extraction import SAMPLING_RATE
 
@@ -60,33 +67,26 @@ def predict_logits(
         return logits
     model.eval()
     device = next(model.parameters()).device
-    lengths = [len(w) for w in waveforms]
-    if bucket:
-        batches = length_buckets(lengths, batch_size, equal_length_only=not pads_exactly(model))
-    else:
-        batches = [
-            list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
-        ]
-    results: list[np.ndarray | None] = [None] * len(waveforms)
-    if progress:
-        from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc="predicting", unit="batch")
-    for batch in batches:
+    def run_batch(clips: list[np.ndarray]) -> np.ndarray:
         inputs = feature_extractor(
-            [waveforms[i] for i in batch],
-            sampling_rate=SAMPLING_RATE,
-            padding=True,
-            return_attention_mask=True,
-            return_tensors="pt",
+            clips, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True, return_tensors="pt"
         )
         logits = model(
             input_values=inputs["input_values"].to(device), attention_mask=inputs["attention_mask"].to(device)
         ).logits
-        check_finite_outputs(logits, len(batch))
-        for row, index in zip(logits.float().cpu().numpy(), batch, strict=True):
-            results[index] = row
-    return np.stack(results) if results else np.zeros((0, model.config.num_labels), dtype=np.float32)
+        check_finite_outputs(logits, len(clips))
+        return logits.float().cpu().numpy()
+
+    return batched_logits(
+        waveforms,
+        run_batch,
+        batch_size=batch_size,
+        num_outputs=model.config.num_labels,
+        bucket=bucket,
+        equal_length_only=not pads_exactly(model),
+        progress=progress,
+    )
 
 
 def classify(

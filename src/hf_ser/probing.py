@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .crossval import CrossValidationError, recall_scores
+from .crossval import CrossValidationError, recall_scores, summarize_folds
 
 DEFAULT_C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 INNER_FOLDS = 5
@@ -137,15 +137,8 @@ def svm_probe(
         )
         all_refs.append(labels[test])
         all_preds.append(predicted)
-    pooled = recall_scores(np.concatenate(all_refs), np.concatenate(all_preds), num_classes)
     return ProbeResult(
-        system=system,
-        layer=layer,
-        uar=float(np.mean([f["uar"] for f in folds])),
-        war=float(np.mean([f["war"] for f in folds])),
-        pooled_uar=pooled["uar"],
-        pooled_war=pooled["war"],
-        folds=folds,
+        system=system, layer=layer, folds=folds, **summarize_folds(folds, all_refs, all_preds, num_classes)
     )
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from . import runtime
 from .runtime import (
     EXPORT_INFO_FILE,
     ONNX_FILE,
@@ -28,13 +29,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "ORTSERModel",
-    "ORTConfig",
-    "NumpyFeatureExtractor",
-    "ONNXExportError",
-    "is_onnx_folder",
-    "export_onnx",
-    "ONNX_FILE",
-    "EXPORT_INFO_FILE",
-]
+# The runtime's public names (less its internal `require`) and the exporter.
+__all__ = [name for name in runtime.__all__ if name != "require"] + ["export_onnx"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLING_RATE, AudioError, load_audio, prepare_waveform
-from ..batching import config_pads_exactly, length_buckets, windowed_logits
+from ..batching import batched_logits, config_pads_exactly, windowed_logits
 from ..errors import HFSERError
 
 ONNX_FILE = "model.onnx"
@@ -276,34 +276,28 @@ class ORTSERModel:
         """Logits (clips, outputs) for 16 kHz mono float waveforms, in input order, in length-bucketed batches
         (`hf_ser.inference.predict_logits`)."""
         extractor = self._extractor(feature_extractor)
-        lengths = [len(w) for w in waveforms]
-        if bucket:
-            batches = length_buckets(lengths, batch_size, equal_length_only=not self.pads_exactly())
-        else:
-            batches = [
-                list(range(i, min(i + batch_size, len(lengths)))) for i in range(0, len(lengths), batch_size)
-            ]
-        if progress:
-            from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="predicting", unit="batch")
-        results: list[np.ndarray | None] = [None] * len(waveforms)
-        for batch in batches:
+        def run_batch(clips: list[np.ndarray]) -> np.ndarray:
             inputs = extractor(
-                [waveforms[i] for i in batch],
+                clips,
                 sampling_rate=SAMPLING_RATE,
                 padding=True,
                 return_attention_mask=True,
                 return_tensors="np",
             )
-            logits = self(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])[
+            return self(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])[
                 "logits"
             ]
-            for row, index in zip(logits, batch, strict=True):
-                results[index] = row.astype(np.float32)
-        if not results:
-            return np.zeros((0, self.config.num_labels), dtype=np.float32)
-        return np.stack(results)
+
+        return batched_logits(
+            waveforms,
+            run_batch,
+            batch_size=batch_size,
+            num_outputs=self.config.num_labels,
+            bucket=bucket,
+            equal_length_only=not self.pads_exactly(),
+            progress=progress,
+        )
 
     def predict_windows(
         self,
