@@ -37,6 +37,7 @@ from hf_ser import (
 from hf_ser.configuration_multiview import PAPER_VIEW_ENCODERS
 from hf_ser.embedding_cache import cache_embeddings
 from hf_ser.fusion_search import search_fusion_weights
+from hf_ser.model_card import model_card_data
 from hf_ser.modeling_multiview import mean_pooled_embeddings
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -216,6 +217,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         result = search_fusion_weights(score_sets, group_labels)
         model.set_fusion_weights(result.weights)
         fused = (score_sets * result.weights.T[None]).sum(axis=1)
+        # Evaluated outside the trainer, so recorded on the model's card by hand (save_pretrained writes it).
+        # The weights were searched on this same development set: the card calls it "validation".
+        card = model_card_data(model)
+        for index, attribute in enumerate(attributes):
+            value = load_metric("ccc").compute(
+                predictions=fused[:, index].tolist(), references=group_labels[:, index].tolist()
+            )["ccc"]
+            card.add_eval_results("validation", {f"ccc_{attribute}": value})
         for index, (attribute, weights) in enumerate(zip(attributes, result.weights, strict=True)):
             print(f"{attribute}: weights {np.round(weights, 2).tolist()}")
             fused_columns[attribute] = fused[:, index]

@@ -170,16 +170,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if "/" not in repo_id:
             repo_id = f"user/{repo_id}"
+        url = f"{self.hub.endpoint}/{PREFIXES[repo_type]}{repo_id}"
         with self.hub._lock:
             if (repo_type, repo_id) in self.hub.repos:
-                return self._error(409, "RepoExists", "You already created this repo")
+                # As the Hub does, the 409 names the existing repo (huggingface_hub's exist_ok reads its url).
+                headers = {"X-Error-Code": "RepoExists", "X-Error-Message": "You already created this repo"}
+                return self._send(409, {"error": "You already created this repo", "url": url}, headers)
             repo = Repo(
                 repo_type, repo_id, private=payload.get("visibility") == "private", sdk=payload.get("sdk")
             )
             for variable in payload.get("variables") or []:
                 repo.variables[variable["key"]] = variable["value"]
             self.hub.repos[(repo_type, repo_id)] = repo
-        url = f"{self.hub.endpoint}/{PREFIXES[repo_type]}{repo_id}"
         self._send(200, {"url": url, "name": repo_id})
 
     def _commit(self, repo: Repo, body: bytes):

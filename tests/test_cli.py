@@ -176,3 +176,8 @@ def test_train_tiny_recipe_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "paper000" in result.stdout or "000" in result.stdout
     assert (out / "best" / "model.safetensors").exists() and (out / "best" / "config.json").exists()
+    from huggingface_hub import ModelCard  # the saved model's card carries the development-set results
+
+    card = ModelCard((out / "best" / "README.md").read_text())
+    assert {r.dataset_name for r in card.data.eval_results} == {"validation"}
+    assert "Macro F1" in {r.metric_name for r in card.data.eval_results}

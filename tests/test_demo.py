@@ -30,5 +30,12 @@ def test_hf_ser_demo_learns_reloads_and_reports(tmp_path):
         assert prediction["top"][0]["label"] in EMOTION_LABELS
     assert (tmp_path / "report" / "confusion_matrix.png").stat().st_size > 5000
     assert (tmp_path / "model" / "model.safetensors").exists()
+    # The saved model's card carries the training set-up and the held-out results.
+    from huggingface_hub import ModelCard
+
+    card = ModelCard((tmp_path / "model" / "README.md").read_text())
+    results = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    assert results[("held_out", "Macro F1")] == round(summary["f1_macro"], 4)
+    assert "max_steps" in card.text and card.data.pipeline_tag == "audio-classification"
     for step in ("1/5", "2/5", "3/5", "4/5", "5/5"):
         assert step in result.stdout

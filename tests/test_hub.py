@@ -170,8 +170,13 @@ def test_token_is_used_but_never_printed_or_written(hub, tmp_path, monkeypatch, 
 
 def test_push_from_a_folder_with_the_cli(hub, tmp_path, monkeypatch, capsys):
     folder = tmp_path / "saved"
-    save_tiny_model(folder)
-    (folder / "README.md").write_text("an old card")  # replaced by the generated one
+    model = tiny_masp_model()
+    # What training left on the card: the development-set results and the set-up, saved as README.md.
+    model.model_card_data = CardData(
+        eval_results={"validation": {"f1_macro": 0.42}}, hyperparameters={"learning_rate": 3e-4}
+    )
+    model.save_pretrained(folder)
+    build_feature_extractor().save_pretrained(folder)
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"test": {"f1_macro": 0.31, "f1_micro": 0.35, "eval_runtime": 2.0}}))
     monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -188,9 +193,37 @@ def test_push_from_a_folder_with_the_cli(hub, tmp_path, monkeypatch, capsys):
     assert {"model.safetensors", "preprocessor_config.json", "pooling.py", "losses.py"} <= set(files)
     card = files["README.md"].decode()
     metadata = parse_card_metadata(card)
-    metrics = metadata["model-index"][0]["results"][0]["metrics"]
-    assert {m["name"]: m["value"] for m in metrics} == {"Macro F1": 0.31, "Micro F1": 0.35}
-    assert "spaces/org/demo" in card
+    by_set = {
+        r["dataset"]["name"]: {m["name"]: m["value"] for m in r["metrics"]}
+        for r in metadata["model-index"][0]["results"]
+    }
+    # The saved card is kept and updated: its results and set-up stay, the pushed results are added.
+    assert by_set == {"validation": {"Macro F1": 0.42}, "test": {"Macro F1": 0.31, "Micro F1": 0.35}}
+    assert metadata["model-index"][0]["name"] == "from-cli"
+    assert "spaces/org/demo" in card and "`learning_rate`: `0.0003`" in card
+    assert 'from_pretrained("org/from-cli"' in card
+
+
+def test_push_keeps_an_authors_readme_and_updates_its_metadata(hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    folder = tmp_path / "saved"
+    save_tiny_model(folder)
+    body = "# My SER model\n\nWritten by hand; hf_ser must not replace this.\n"
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n" + body)
+    card = CardData(eval_results={"test": {"f1_macro": 0.31}})
+    push_to_hub(folder, "org/authored", card_data=card, token=TOKEN)
+    push_to_hub(
+        folder, "org/authored", card_data=CardData(eval_results={"test": {"f1_micro": 0.35}}), token=TOKEN
+    )
+
+    pushed = ModelCard(hub.repo("org/authored").files["README.md"].decode())
+    assert pushed.text.strip() == body.strip()
+    assert pushed.data.license == "mit"  # the author's
+    assert pushed.data.pipeline_tag == "audio-classification" and pushed.data.library_name == "transformers"
+    # The folder's README is only read: the second push starts from it again, so it has the second result only.
+    assert [(r.metric_name, r.metric_value) for r in pushed.data.eval_results] == [("Micro F1", 0.35)]
+    assert (folder / "README.md").read_text() == "---\nlicense: mit\n---\n" + body
 
 
 def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):

@@ -615,10 +615,19 @@ def test_recipe_defaults_are_the_papers():
     ],
 )
 def test_recipes_run_on_the_tiny_configuration(tmp_path, name, extra, metric):
+    from hf_ser.model_card import METRIC_NAMES
+
     module = load_example(name)
     metrics = module.main(["--tiny", "--output-dir", str(tmp_path), "--max-steps", "2", *extra])
     assert metric in metrics and np.isfinite(metrics["eval_loss"])
     assert (tmp_path / "best" / "config.json").is_file()
+    # The trainer's card callback and save_pretrained give the saved model a card with its dev-set results.
+    from huggingface_hub import ModelCard
+
+    card = ModelCard((tmp_path / "best" / "README.md").read_text())
+    key = metric[len("eval_") :]
+    (result,) = [r for r in card.data.eval_results if r.metric_name == METRIC_NAMES[key]]
+    assert result.dataset_name == "validation" and result.metric_value == round(metrics[metric], 4)
 
 
 def test_sampler_epoch_reaches_through_resume_and_shard_wrappers(tmp_path):

@@ -43,7 +43,7 @@ if TORCH_AVAILABLE:
         set_inverse_frequency_class_weights,
     )
     from .metrics import load_metric
-    from .model_card import CardData, ModelCardCallback
+    from .model_card import CardData, ModelCardCallback, install_model_card_hooks
     from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
     from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
     from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
@@ -54,6 +54,7 @@ if TORCH_AVAILABLE:
     from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
 
     register_auto_classes()
+    install_model_card_hooks()  # save_pretrained writes README.md (the model card) beside the weights
     from .onnx.export import export_onnx
 else:
     from .audio import AudioError, load_audio, prepare_waveform

@@ -172,6 +172,9 @@ def run_demo(
         f"   macro-F1 {metrics['f1_macro']:.3f}, micro-F1 {metrics['f1_micro']:.3f} (chance about {chance:.3f})"
     )
 
+    # Evaluated outside the trainer (the report needs the predictions): recorded on the card by hand.
+    model.model_card_data.add_eval_results("held_out", metrics)
+
     say("4/5 saving, then reloading through AutoModelForAudioClassification and pipeline()")
     model_dir = output_dir / "model"
     model.save_pretrained(model_dir)

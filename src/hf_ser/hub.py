@@ -7,6 +7,11 @@ tokenizer files when given, and a `README.md` model card (`hf_ser.model_card`). 
 `AutoModelForAudioClassification.from_pretrained(repo)` when hf_ser is imported, and with
 `trust_remote_code=True` when it is not.
 
+The card is the folder's own README.md (written by `save_pretrained` from `model.model_card_data`, with the
+training set-up and results the trainers recorded), updated with what the push adds (`card_data`, e.g.
+`--eval-results`, the repo id): see `hf_ser.model_card.update_model_card`. An author's README keeps its body; only
+its YAML metadata is updated.
+
 Tokens are passed straight to `huggingface_hub` (or read by it from `HF_TOKEN` / the login cache); this module
 never logs, prints or writes them.
 """
@@ -23,7 +28,8 @@ from typing import Any
 
 from .configuration_base import AUDIO_CLASSIFIER_AUTO_MAP, REQUIRED_AUTO_MAP
 from .errors import HFSERError
-from .model_card import CardData, parse_card_metadata, write_model_card
+from .model_card import CardData, parse_card_metadata, update_model_card
+from .registration import is_audio_classifier  # re-exported: hf_ser.hub.is_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +46,6 @@ class PublishError(HFSERError, ValueError):
 def _check_repo_id(repo_id: str) -> None:
     if not isinstance(repo_id, str) or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
         raise PublishError(f"repo_id must look like 'org/name', got {repo_id!r}.")
-
-
-def is_audio_classifier(model_type: str | None) -> bool:
-    """Whether hf_ser registers this model type with `AutoModelForAudioClassification` (the multimodal and
-    multi-view models need more than audio and answer to `AutoModel` only)."""
-    from transformers import AutoModelForAudioClassification
-
-    from .registration import MODELS
-
-    for config_class, _model_class, auto_classes in MODELS:
-        if config_class.model_type == model_type:
-            return AutoModelForAudioClassification in auto_classes
-    return False
 
 
 def _relative_imports(source: str) -> set[str]:
@@ -103,7 +96,8 @@ def complete_code_files(folder: Path) -> dict[str, str]:
 
 def _stage_folder(source: Path, staging: Path) -> None:
     """Copy a saved model folder without pickle files (a Trainer's `training_args.bin`, optimizer state, or
-    `pytorch_model.bin` weights), hidden files and the old card. Weights only in pickle form are an error."""
+    `pytorch_model.bin` weights) and hidden files; its README.md (the card) is kept, to be updated. Weights only in
+    pickle form are an error."""
     pickles = sorted(p.name for p in source.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if not any((source / name).is_file() for name in WEIGHT_FILES):
         found = f" (found pickle files {pickles})" if pickles else ""
@@ -114,7 +108,7 @@ def _stage_folder(source: Path, staging: Path) -> None:
     if pickles:
         logger.info("Not publishing pickle files %s (safetensors weights only).", pickles)
     for path in source.iterdir():
-        skipped = path.suffix in PICKLE_SUFFIXES or path.name == "README.md" or path.name.startswith(".")
+        skipped = path.suffix in PICKLE_SUFFIXES or path.name.startswith(".")
         if path.is_file() and not skipped:
             shutil.copyfile(path, staging / path.name)
 
@@ -146,7 +140,9 @@ def prepare_model_folder(
         processor (*optional*):
             A processor (feature extractor + tokenizer, e.g. `MultimodalSERProcessor`), saved alongside.
         card_data (`CardData`, *optional*):
-            Defaults to `model.model_card_data` (set by `ModelCardCallback`), else an empty `CardData`.
+            What to update the card with: its evaluation results are added to the card's and its fields that differ
+            from the defaults replace the card's. The card itself is the folder's README.md (a model instance's is
+            written from `model.model_card_data` by `save_pretrained`); without one, `card_data`'s card is written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,9 +160,8 @@ def prepare_model_folder(
     else:
         if not hasattr(model, "save_pretrained"):
             raise PublishError(f"Expected a PreTrainedModel or a saved folder, got {type(model).__name__}.")
-        model.save_pretrained(folder)
+        model.save_pretrained(folder)  # writes README.md from model.model_card_data (see hf_ser.model_card)
         model_or_config = model
-        card_data = card_data or getattr(model, "model_card_data", None)
 
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise PublishError(f"No safetensors weights ({' or '.join(WEIGHT_FILES)}) in the model folder.")
@@ -183,11 +178,10 @@ def prepare_model_folder(
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
 
-    card_data = card_data if card_data is not None else CardData()
-    if repo_id is not None:
-        card_data.model_id = repo_id
-    if write_model_card(folder, card_data, model_or_config) is None:
-        logger.warning("The model is published without a generated model card.")
+    try:
+        update_model_card(folder, card_data, model_or_config, model_id=repo_id)
+    except ValueError as error:  # e.g. a README whose YAML block the Hub would reject
+        raise PublishError(f"Cannot update the model card README.md: {error}") from None
     return folder
 
 

@@ -16,6 +16,11 @@ One place for what every hf_ser model must do the way transformers' own models d
   convolution and feature projection, whose special initialisation lives on the parent module. hf_ser's
   `_init_weights` only uses transformers' guarded `initialization` helpers, so the shortcut is not needed.
 - **Output flags** (`output_hidden_states`, `output_attentions`) default to the config's, as in transformers.
+- **The model card lives with the model.** `save_pretrained` writes `README.md` beside the weights and
+  `from_pretrained` of a local folder reads it back into `model.model_card_data`, through hooks that the hf_ser
+  package installs (`set_model_card_hooks`, called by `hf_ser.model_card.install_model_card_hooks` at
+  `import hf_ser`). This file cannot import the card code (see below), so a copy loaded from the Hub with
+  `trust_remote_code` and no hf_ser saves without a card, as any transformers model does.
 
 It also owns the plumbing the models share: recording per-layer states with hooks ([`LayerRecorder`]), the mask of
 an encoder's valid output frames ([`encoder_frame_mask`], Whisper included), and loading pretrained encoder weights
@@ -30,6 +35,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable
 
 import torch
@@ -185,6 +191,19 @@ def has_trainable_parameters(module: nn.Module) -> bool:
     return any(parameter.requires_grad for parameter in module.parameters())
 
 
+# (on_save, on_load): `on_save(model, folder)` writes the model card after `save_pretrained`; `on_load(model,
+# folder)` reads it after `from_pretrained` of a local folder. Installed by the hf_ser package; None here.
+_model_card_hooks: tuple[Callable | None, Callable | None] = (None, None)
+
+
+def set_model_card_hooks(on_save: Callable | None = None, on_load: Callable | None = None) -> None:
+    """Install how `SERPreTrainedModel.save_pretrained` writes and `from_pretrained` reads the model card
+    (`README.md`). hf_ser installs its own at import (`hf_ser.model_card.install_model_card_hooks`); `None`
+    removes a hook. A hook must not raise: a card must never break saving or loading a model."""
+    global _model_card_hooks
+    _model_card_hooks = (on_save, on_load)
+
+
 class SERPreTrainedModel(PreTrainedModel):
     """Base class of hf_ser's models: safetensors-only loading, freezing that stops autograd at the frozen parts,
     activation checkpointing of the trainable layers only, and the encoder's own initialisation of missing
@@ -192,6 +211,9 @@ class SERPreTrainedModel(PreTrainedModel):
 
     main_input_name = "input_values"
     supports_gradient_checkpointing = True
+    # What the model card (README.md) says beyond the config: results, training set-up. Set by hf_ser
+    # (`hf_ser.model_card.CardData`); never written into config.json or the weights.
+    model_card_data = None
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -216,7 +238,20 @@ class SERPreTrainedModel(PreTrainedModel):
             model._weight_conversions = None
         # Loading materialises fresh parameters (requires_grad=True): re-apply the configured freezing.
         model.apply_freezing()
+        on_load = _model_card_hooks[1]
+        folder = os.path.join(str(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
+        if on_load is not None and os.path.isdir(folder):
+            on_load(model, folder)  # a Hub id is not read: that would download the card
         return (model, info) if want_info else model
+
+    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
+        """`PreTrainedModel.save_pretrained`, then the model card (`README.md`) when hf_ser is imported (see the
+        module docstring)."""
+        result = super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        on_save = _model_card_hooks[0]
+        if on_save is not None and is_main_process and os.path.isdir(save_directory):
+            on_save(self, save_directory)
+        return result
 
     def apply_freezing(self) -> None:
         """Freeze what the config says; subclasses implement it with `freeze_modules`, then call
@@ -336,4 +371,5 @@ __all__ = [
     "pretrained_encoder_state",
     "has_trainable_parameters",
     "encoder_checkpoint_config",
+    "set_model_card_hooks",
 ]

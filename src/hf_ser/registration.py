@@ -22,6 +22,15 @@ MODELS = [
 ]
 
 
+def is_audio_classifier(model_type: str | None) -> bool:
+    """Whether hf_ser registers this model type with `AutoModelForAudioClassification` (the multimodal and
+    multi-view models need more than audio and answer to `AutoModel` only)."""
+    for config_class, _model_class, auto_classes in MODELS:
+        if config_class.model_type == model_type:
+            return AutoModelForAudioClassification in auto_classes
+    return False
+
+
 def register_auto_classes() -> None:
     """Register every hf_ser model with AutoConfig and its Auto model classes; safe to call repeatedly."""
     for config_class, model_class, auto_classes in MODELS:

@@ -18,6 +18,10 @@ classifiers, any module returning `logits`) get the same settings written into t
 computes the loss from their logits with them. Beyond that, the trainers choose the default metrics and the
 training sampler, and evaluate with a deterministic collator in a length-sorted order (`eval_length_bucketing`),
 returning predictions in dataset order.
+
+Both trainers add a `hf_ser.model_card.ModelCardCallback` (unless one is given), so the training set-up and the
+evaluation results reach the model's card data (`model.model_card_data`) and the README.md that `save_pretrained`
+writes.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from .losses import (
     loss_from_config,
     set_inverse_frequency_class_weights,
 )
+from .model_card import ModelCardCallback, model_card_data
 from .modeling_base import SERPreTrainedModel
 from .sampler import (
     ClassBalancedBatchSampler,
@@ -208,6 +213,10 @@ class _SERTrainer(Trainer):
         self._loss_arguments_ready = True
         if self.model is not None:
             self.configure_loss(self.model)
+        if not any(isinstance(callback, ModelCardCallback) for callback in self.callback_handler.callbacks):
+            # The card is part of the model's life: training set-up and evaluation results reach
+            # model.model_card_data, which save_pretrained writes as README.md.
+            self.add_callback(ModelCardCallback(model_card_data(self.model)))
         if not compute_metrics_given and self.eval_dataset is not None:
             self.compute_metrics = self.default_compute_metrics()
             if self.args.metric_for_best_model in (None, "loss", "eval_loss"):
