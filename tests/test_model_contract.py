@@ -11,6 +11,7 @@ weights. Written from the conventions (transformers' docs and tests were read, n
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -660,3 +661,27 @@ def test_every_case_is_a_ser_model():
     for case in CASES:
         assert isinstance(case.build(), SERPreTrainedModel)
     assert json.dumps(sorted(TINY_VIEWS))
+
+
+PLAIN_TRAINER_CASES = [
+    c for c in CASES if c.name in ("masp_wavlm", "multimodal_wavlm_text", "multiview_cached")
+]
+
+
+@pytest.mark.parametrize("case", PLAIN_TRAINER_CASES, ids=_ids(PLAIN_TRAINER_CASES))
+def test_plain_transformers_trainer_trains_a_step(case, tmp_path):
+    # transformers' own Trainer (paper 003's recipe uses it) hands `num_items_in_batch` to any forward that takes
+    # **kwargs unless the model says it accepts no loss kwargs: a training step must run.
+    from transformers import Trainer, TrainingArguments
+
+    batch = _loss_inputs(case)
+    views = batch.pop("view_embeddings", {})
+    batch.update({f"{view}_embedding": value for view, value in views.items()})  # the recipe's batch keys
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to=[], save_strategy="no"
+    )
+    trainer = Trainer(
+        model=case.build(), args=args, train_dataset=[{}, {}], data_collator=lambda rows: dict(batch)
+    )
+    assert trainer.model_accepts_loss_kwargs is False
+    assert math.isfinite(trainer.train().training_loss)

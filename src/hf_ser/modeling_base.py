@@ -211,6 +211,9 @@ class SERPreTrainedModel(PreTrainedModel):
 
     main_input_name = "input_values"
     supports_gradient_checkpointing = True
+    # The losses are means over one micro-batch (CCC is a statistic of the batch, not a sum over items), so
+    # transformers' Trainer must not pass `num_items_in_batch` to forward (it would, seeing `**kwargs`).
+    accepts_loss_kwargs = False
     # What the model card (README.md) says beyond the config: results, training set-up. Set by hf_ser
     # (`hf_ser.model_card.CardData`); never written into config.json or the weights.
     model_card_data = None
