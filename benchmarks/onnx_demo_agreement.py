@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     import hf_ser  # noqa: F401
     from hf_ser import export_onnx
     from hf_ser.data import load_msp_podcast
-    from hf_ser.evaluation import dataset_waveforms
-    from hf_ser.inference import predict_logits
-    from hf_ser.metrics import load_metric
+    from hf_ser.evaluation.metrics import load_metric
+    from hf_ser.evaluation.report import dataset_waveforms
+    from hf_ser.inference.predict import predict_logits
     from hf_ser.onnx import ORTSERModel
 
     torch.set_num_threads(1)

@@ -43,8 +43,8 @@ from transformers import TrainerCallback
 
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
 from hf_ser.audio import SAMPLING_RATE, resample, to_float32, to_mono
-from hf_ser.data_collator import AudioDataCollator
-from hf_ser.trainer import FocalLossTrainer, SERTrainingArguments, classification_metrics
+from hf_ser.processing.data_collator import AudioDataCollator
+from hf_ser.training.trainer import FocalLossTrainer, SERTrainingArguments, classification_metrics
 
 # EmoDB's emotion letters (German initials): W Wut (anger), L Langeweile (boredom), E Ekel (disgust),
 # A Angst (fear), F Freude (happiness), T Trauer (sadness), N neutral.
@@ -192,7 +192,7 @@ class PoolingProbe:
     def hook(self, module, args, output):
         if not module.training:
             return
-        from hf_ser.pooling import VARIANCE_FLOOR, _frame_weights, weighted_mean_std
+        from hf_ser.models.pooling import VARIANCE_FLOOR, _frame_weights, weighted_mean_std
 
         hidden, mask = args[0], args[1] if len(args) > 1 else None
         stats: dict = {"nonfinite_pooled": int((~torch.isfinite(output)).sum())}

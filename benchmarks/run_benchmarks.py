@@ -149,7 +149,7 @@ def bench_overhead(args, dtype) -> list[dict]:
 def bench_batching(args, dtype) -> list[dict]:
     """2. Realistic length mix (2.75-11 s): arrival-order padded batches vs length-bucketed batches."""
     from hf_ser import build_feature_extractor
-    from hf_ser.inference import length_buckets, predict_logits
+    from hf_ser.inference.predict import length_buckets, predict_logits
 
     models = build_models(args.size, args.device, dtype)
     model = models["ours_sdpa"]
@@ -304,7 +304,7 @@ def bench_pooling(args, dtype) -> list[dict]:
     - "floor": the least data work any exact implementation must do. MASP must read every valid frame of every
       layer once (timed as one sum over a tensor holding only those frames); ASP must run its attention MLP on every
       valid frame (timed on the valid frames packed together)."""
-    from hf_ser.pooling import AttentiveStatisticsPooling, MultiLayerStatisticsPooling
+    from hf_ser.models.pooling import AttentiveStatisticsPooling, MultiLayerStatisticsPooling
 
     enc = encoder_config(args.size)
     layers_n, dim = enc["num_hidden_layers"], enc["hidden_size"]
@@ -451,8 +451,8 @@ def bench_training_epoch(args, dtype) -> list[dict]:
     import datasets
 
     from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
-    from hf_ser.data_collator import AudioDataCollator
-    from hf_ser.trainer import FocalLossTrainer, SERTrainingArguments
+    from hf_ser.processing.data_collator import AudioDataCollator
+    from hf_ser.training.trainer import FocalLossTrainer, SERTrainingArguments
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -519,7 +519,7 @@ def bench_training_epoch(args, dtype) -> list[dict]:
 def bench_frozen_encoder(args, dtype) -> list[dict]:
     """5. Head training with a frozen encoder: cached embeddings vs re-encoding the audio every epoch."""
     from hf_ser import build_feature_extractor
-    from hf_ser.pooling import MaskedMeanPooling
+    from hf_ser.models.pooling import MaskedMeanPooling
 
     models = build_models(args.size, args.device, dtype)
     encoder = models["bare"]
@@ -584,7 +584,7 @@ import json, resource, sys, time, numpy as np, torch
 sys.path.insert(0, sys.argv[1])
 from run_benchmarks import encoder_config
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
-from hf_ser.inference import predict_windows
+from hf_ser.inference.predict import predict_windows
 size, minutes, device = sys.argv[2], float(sys.argv[3]), sys.argv[4]
 torch.manual_seed(0)
 model = WavLMForMASPClassification(WavLMMASPConfig(encoder_config=encoder_config(size), num_trainable_layers=None)).to(device)

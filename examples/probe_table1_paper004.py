@@ -1,6 +1,6 @@
 """Paper 004's Table I (Purohit & Magimai.-Doss): the emotion information in the utterance embeddings of wav2vec2
 systems, measured with a linear SVM (C chosen by 5-fold cross-validation inside each training fold) under
-leave-one-session-out cross-validation, UAR and WAR per system and layer (`hf_ser.probing`).
+leave-one-session-out cross-validation, UAR and WAR per system and layer (`hf_ser.evaluation.probing`).
 
 Systems are `NAME=MODEL`: a Hub id or folder (e.g. the pretrained "PT" and the ASR checkpoints), or, for systems
 fine-tuned once per fold (SER, ASR(x) -> SER from `two_step_asr_then_ser_paper004.py --save-fold-models`), a path
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModel
 
-from hf_ser.probing import DEFAULT_C_GRID, layer_embeddings, svm_probe, table_rows
+from hf_ser.evaluation.probing import DEFAULT_C_GRID, layer_embeddings, svm_probe, table_rows
 
 sys.path.insert(0, str(Path(__file__).parent))
 from two_step_asr_then_ser_paper004 import CLASSES, read_corpus, tiny_checkpoints, tiny_corpus  # noqa: E402

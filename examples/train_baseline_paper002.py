@@ -41,8 +41,8 @@ from pathlib import Path
 import torch
 
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor, load_msp_podcast
-from hf_ser.data_collator import AudioDataCollator
-from hf_ser.trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
+from hf_ser.processing.data_collator import AudioDataCollator
+from hf_ser.training.trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 TINY_ENCODER = {

@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 
 from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor, load_msp_podcast
-from hf_ser.data_collator import AudioDataCollator
-from hf_ser.optimization import ClassifierWeightDecayMixin
-from hf_ser.trainer import FocalLossTrainer, SERTrainingArguments
+from hf_ser.processing.data_collator import AudioDataCollator
+from hf_ser.training.optimization import ClassifierWeightDecayMixin
+from hf_ser.training.trainer import FocalLossTrainer, SERTrainingArguments
 
 TINY_ENCODER = {
     "model_type": "wavlm",

@@ -47,8 +47,13 @@ from hf_ser import (
     MultimodalSERProcessor,
     load_msp_podcast,
 )
-from hf_ser.embedding_cache import SpeakerEmbedder, SpeechFrameEmbedder, TextEmbedder, cache_embeddings
-from hf_ser.trainer import CCCLossTrainer, SERTrainingArguments, balanced_attribute_metrics
+from hf_ser.processing.embedding_cache import (
+    SpeakerEmbedder,
+    SpeechFrameEmbedder,
+    TextEmbedder,
+    cache_embeddings,
+)
+from hf_ser.training.trainer import CCCLossTrainer, SERTrainingArguments, balanced_attribute_metrics
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 OTHER_CLASSES = ("Other", "No agreement")

@@ -34,11 +34,11 @@ from hf_ser import (
     load_metric,
     load_msp_podcast,
 )
-from hf_ser.configuration_multiview import PAPER_VIEW_ENCODERS
-from hf_ser.embedding_cache import cache_embeddings
-from hf_ser.fusion_search import search_fusion_weights
-from hf_ser.model_card import model_card_data
-from hf_ser.modeling_multiview import mean_pooled_embeddings
+from hf_ser.inference.fusion_search import search_fusion_weights
+from hf_ser.models.configuration_multiview import PAPER_VIEW_ENCODERS
+from hf_ser.models.modeling_multiview import mean_pooled_embeddings
+from hf_ser.processing.embedding_cache import cache_embeddings
+from hf_ser.publishing.model_card import model_card_data
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 
@@ -89,7 +89,7 @@ def tiny_encoders() -> dict[str, tuple]:
 
 
 def embed(dataset, encoders: dict[str, tuple], batch_size: int, cache_dir: Path, fingerprint: str):
-    """Add one `<view>_embedding` column per view with `hf_ser.embedding_cache.cache_embeddings`: the frozen encoders
+    """Add one `<view>_embedding` column per view with `hf_ser.processing.embedding_cache.cache_embeddings`: the frozen encoders
     run once, the columns are cached on disk (a rerun reads them back), and every epoch reads the columns."""
     for view, (model, extractor) in encoders.items():
 

@@ -35,7 +35,8 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from hf_ser import WavLMForMASPClassification, build_feature_extractor, load_audio
-from hf_ser.analysis import (
+from hf_ser.data.crossval import corpus_session, iemocap_session, leave_one_session_out, session_splits
+from hf_ser.evaluation.analysis import (
     cka_matrix,
     layer_representations,
     matrix_rows,
@@ -46,8 +47,7 @@ from hf_ser.analysis import (
     summarize_mismatch,
     write_csv,
 )
-from hf_ser.crossval import corpus_session, iemocap_session, leave_one_session_out, session_splits
-from hf_ser.data_collator import AudioDataCollator
+from hf_ser.processing.data_collator import AudioDataCollator
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 MERGE = {"excited": "happy", "exc": "happy", "ang": "angry", "hap": "happy", "neu": "neutral"}

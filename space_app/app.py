@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# On a Space the hf_ser sources are vendored next to app.py (hf_ser.hub.push_space copies them).
+# On a Space the hf_ser sources are vendored next to app.py (hf_ser.publishing.hub.push_space copies them).
 if (HERE / "hf_ser").is_dir():
     sys.path.insert(0, str(HERE))
 
@@ -35,8 +35,8 @@ import torch  # noqa: E402
 
 import hf_ser  # noqa: E402,F401  (registers the model classes with the Auto classes)
 from hf_ser.audio import AudioError, audio_duration, load_audio  # noqa: E402
-from hf_ser.inference import predict_logits  # noqa: E402
-from hf_ser.labels import SAMPLING_RATE  # noqa: E402
+from hf_ser.inference.predict import predict_logits  # noqa: E402
+from hf_ser.models.labels import SAMPLING_RATE  # noqa: E402
 
 DEFAULT_MODEL = "org/ser-masp"
 MAX_FILE_SIZE = "20mb"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny import tiny_encoder_config, tiny_masp_config  # noqa: E402
+from tests.tiny import tiny_encoder_config, tiny_masp_config  # noqa: E402
 
 
 @pytest.fixture

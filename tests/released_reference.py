@@ -1,4 +1,4 @@
-"""Re-implementations of the released forwards that `hf_ser.convert` reads, written for the tests from reading the
+"""Re-implementations of the released forwards that `hf_ser.publishing.convert` reads, written for the tests from reading the
 released code (msplabresearch/MSP-Podcast_Challenge_IS2025, tiantiaf0627/vox-profile-release); module names follow
 the released key layouts so their state dicts are the released ones. Nothing here is imported from, or copied
 out of, those projects."""

@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from hf_ser import AudioDataCollator, CCCLoss, FocalLoss, build_feature_extractor
 from hf_ser.audio import MIN_SAMPLES, AudioError, load_input, prepare_waveform
 from hf_ser.cli import main
-from hf_ser.data_collator import CollatorError
 from hf_ser.errors import HFSERError, ModelOutputError, redact_secrets
-from hf_ser.inference import predict_logits
-from tiny import save_tiny_model, tone, write_sparse_wav
+from hf_ser.inference.predict import predict_logits
+from hf_ser.processing.data_collator import CollatorError
+from tests.tiny import load_space_app, save_tiny_model, tone, write_sparse_wav
 
 # ------------------------------------------------------------------------------------------------- fixtures
 
@@ -241,7 +241,7 @@ BAD_FILES = {
 def test_bad_files_raise_audio_error_in_pipelines_and_prediction(
     name, bad_files, classifier, regressor, loaded
 ):
-    from hf_ser.prediction import predict_files
+    from hf_ser.inference.files import predict_files
 
     path = bad_files / name
     for run in (
@@ -320,9 +320,9 @@ def decoders(classifier, regressor, loaded):
     from transformers import Wav2Vec2FeatureExtractor
 
     from hf_ser import MultimodalDataCollator, MultimodalSERProcessor, evaluation
-    from hf_ser.embedding_cache import _as_waveform
-    from hf_ser.prediction import predict_files
-    from tiny import tiny_tokenizer
+    from hf_ser.inference.files import predict_files
+    from hf_ser.processing.embedding_cache import _as_waveform
+    from tests.tiny import tiny_tokenizer
 
     raw = Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True)
     processor = MultimodalSERProcessor(raw, tiny_tokenizer())
@@ -562,24 +562,24 @@ def _flip_a_byte(path: Path):
 @pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rng_state.pth"])
 @pytest.mark.parametrize("damage", [_truncate, _garbage, _flip_a_byte])
 def test_unloadable_checkpoint_files_fall_back_to_the_previous_checkpoint(tmp_path, name, damage, caplog):
-    from hf_ser.checkpoints import checkpoint_problems, resolve_resume_checkpoint
+    from hf_ser.training.checkpoints import checkpoint_problems, resolve_resume_checkpoint
 
     _fake_checkpoint(tmp_path, 10)
     newest = _fake_checkpoint(tmp_path, 20)
     assert checkpoint_problems(newest) == []
     damage(newest / name)
     assert any(name in problem for problem in checkpoint_problems(newest))
-    with caplog.at_level(logging.WARNING, logger="hf_ser.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="hf_ser.training.checkpoints"):
         assert resolve_resume_checkpoint(tmp_path, True).endswith("checkpoint-10")
     assert "Skipping broken checkpoint" in caplog.text and name in caplog.text
 
 
 def test_missing_rng_state_resumes_with_a_warning(tmp_path, caplog):
-    from hf_ser.checkpoints import resolve_resume_checkpoint
+    from hf_ser.training.checkpoints import resolve_resume_checkpoint
 
     _fake_checkpoint(tmp_path, 10)
     newest = _fake_checkpoint(tmp_path, 20, rng=False)
-    with caplog.at_level(logging.WARNING, logger="hf_ser.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="hf_ser.training.checkpoints"):
         assert resolve_resume_checkpoint(tmp_path, True) == str(newest)
     assert "no rng_state.pth" in caplog.text
 
@@ -744,12 +744,12 @@ def test_cli_threshold_nan_is_refused(capsys, tmp_path):
 
 
 def test_cli_output_paths_are_checked_before_the_work(tmp_path, wav, model_dir, capsys, monkeypatch):
-    import hf_ser.prediction
+    import hf_ser.inference.files
 
     def never(*args, **kwargs):
         raise AssertionError("predicted before checking the output path")
 
-    monkeypatch.setattr(hf_ser.prediction, "predict_files", never)
+    monkeypatch.setattr(hf_ser.inference.files, "predict_files", never)
     folder = tmp_path / "out_dir"
     folder.mkdir()
     a_file = tmp_path / "file"
@@ -935,12 +935,12 @@ def test_cli_ensemble_mistakes(tmp_path, wav, model_dir, regression_dir, capsys)
 
 
 def test_unexpected_errors_are_one_line_with_exit_1(monkeypatch, wav, model_dir, tmp_path, capsys):
-    import hf_ser.prediction
+    import hf_ser.inference.files
 
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(hf_ser.prediction, "predict_files", bug)
+    monkeypatch.setattr(hf_ser.inference.files, "predict_files", bug)
     last, _ = _run_cli(["predict", wav, "--model", model_dir, "--output", tmp_path / "t.csv"], capsys, 1)
     assert "internal error ZeroDivisionError" in last and "HF_SER_DEBUG" in last
 
@@ -949,7 +949,7 @@ def test_unexpected_errors_are_one_line_with_exit_1(monkeypatch, wav, model_dir,
 NOT_VALUE_ERRORS = {
     "hf_ser.errors.HFSERError": "the base class: each subclass picks its builtin kind",
     "hf_ser.errors.HubConnectionError": "a ConnectionError: callers catch network failures as such",
-    "hf_ser.cli.CommandError": "a usage error of the command line, raised and caught inside the CLI only",
+    "hf_ser.cli.common.CommandError": "a usage error of the command line, raised and caught inside the CLI only",
 }
 # Exception classes defined in hf_ser that are not HFSERErrors, with the reason (none today).
 NOT_HFSER_ERRORS: dict[str, str] = {}
@@ -1010,13 +1010,13 @@ def test_secrets_are_redacted(text):
 
 
 def test_cli_redacts_server_messages(monkeypatch, model_dir, capsys):
-    import hf_ser.hub
-    from hf_ser.hub import PublishError
+    import hf_ser.publishing.hub
+    from hf_ser.publishing.hub import PublishError
 
     def refuse(*args, **kwargs):
         raise PublishError("server said: token hf_SECRETSECRETSECRETSECRET is invalid\nsecond line")
 
-    monkeypatch.setattr(hf_ser.hub, "push_to_hub", refuse)
+    monkeypatch.setattr(hf_ser.publishing.hub, "push_to_hub", refuse)
     last = _one_line(["push", model_dir, "org/x"], capsys, "server said")
     assert "SECRETSECRET" not in last and "second line" not in last
 
@@ -1035,14 +1035,9 @@ def test_cli_and_space_never_trust_remote_code(model_dir, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoModelForAudioClassification, "from_pretrained", classmethod(spy))
     load_audio_model(str(model_dir))
-    sys.path.insert(0, str(Path(__file__).parent.parent / "space_app"))
-    try:
-        import app  # the Space
-
-        app.load_model.cache_clear()
-        app.load_model(str(model_dir))
-    finally:
-        sys.path.pop(0)
+    app = load_space_app()
+    app.load_model.cache_clear()
+    app.load_model(str(model_dir))
     assert seen == [False, False]
 
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from hf_ser.audio import MIN_SAMPLES, AudioError, load_audio, prepare_waveform
-from tiny import tone
+from tests.tiny import tone
 
 
 def test_int16_stereo_48k_becomes_mono_float32_16k():
@@ -67,9 +67,9 @@ def test_load_audio_files(tmp_path):
 # ------------------------------------------------------------------------------------------- one home per constant
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_NAMES = {"SAMPLING_RATE", "EMOTION_LABELS", "ATTRIBUTE_LABELS", "AUDIO_SUFFIXES"}
-HOMES = {"src/hf_ser/labels.py", "src/hf_ser/audio.py"}
+HOMES = {"src/hf_ser/models/labels.py", "src/hf_ser/audio.py"}
 # The evaluate metric script is loaded by `evaluate` on its own, outside the package: it keeps a copy (checked below).
-COPIES = {"src/hf_ser/metrics/ccc/ccc.py"}
+COPIES = {"src/hf_ser/evaluation/metrics/ccc/ccc.py"}
 
 
 def _sources():
@@ -79,7 +79,7 @@ def _sources():
 
 def test_each_shared_constant_has_one_home():
     """No module redefines the sampling rate, the class or attribute names or the audio suffixes, or writes 16000 or
-    the attribute names as a literal: they are imported from `hf_ser.labels` (or `hf_ser.audio` for the suffixes)."""
+    the attribute names as a literal: they are imported from `hf_ser.models.labels` (or `hf_ser.audio` for the suffixes)."""
     attributes = {"arousal", "valence", "dominance"}
     problems = []
     for name, tree in _sources():
@@ -111,12 +111,12 @@ def test_each_shared_constant_has_one_home():
 def test_the_constants_are_the_same_objects_everywhere():
     from hf_ser import labels, prediction
     from hf_ser.audio import AUDIO_SUFFIXES, SAMPLING_RATE
-    from hf_ser.configuration_multimodal import MULTIMODAL_ATTRIBUTES
-    from hf_ser.configuration_multiview import ATTRIBUTE_LABELS as MULTIVIEW_ATTRIBUTES
-    from hf_ser.configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS
     from hf_ser.data import msp_podcast, synthetic
-    from hf_ser.feature_extraction import SAMPLING_RATE as EXTRACTOR_RATE
-    from hf_ser.metrics.ccc import ccc
+    from hf_ser.evaluation.metrics.ccc import ccc
+    from hf_ser.models.configuration_multimodal import MULTIMODAL_ATTRIBUTES
+    from hf_ser.models.configuration_multiview import ATTRIBUTE_LABELS as MULTIVIEW_ATTRIBUTES
+    from hf_ser.models.configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS
+    from hf_ser.processing.feature_extraction import SAMPLING_RATE as EXTRACTOR_RATE
 
     assert (
         SAMPLING_RATE
@@ -133,8 +133,8 @@ def test_the_constants_are_the_same_objects_everywhere():
 
 def test_analysis_and_predict_find_the_same_audio_files(tmp_path):
     """`hf-ser analyze` and `hf-ser predict` expand folders and globs the same way (one suffix list)."""
-    from hf_ser.analysis import AnalysisError, audio_files
-    from hf_ser.prediction import collect_audio_files
+    from hf_ser.evaluation.analysis import AnalysisError, audio_files
+    from hf_ser.inference.files import collect_audio_files
 
     for name in ("a.wav", "b.webm", "c.aac", "notes.txt", "sub/d.FLAC"):
         (tmp_path / name).parent.mkdir(exist_ok=True)

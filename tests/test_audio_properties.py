@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hf_ser import build_feature_extractor
 from hf_ser.audio import MIN_SAMPLES, AudioError, prepare_waveform
-from tiny import save_tiny_model
+from tests.tiny import save_tiny_model
 
 RATES = (8000, 11025, 16000, 22050, 44100, 48000)
 DTYPES = (np.int16, np.int32, np.float32, np.float64)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import tiny_encoder_config, write_sparse_wav
+from tests.tiny import SPACE_APP, tiny_encoder_config, write_sparse_wav
 
 # Each test starts fresh Python processes (imports, model load) and runs minutes of audio: part of `make test`, not
 # of the fast subset.
@@ -45,7 +45,7 @@ def peak_mb(code: str, timeout: int = 900) -> dict:
         print(_json.dumps(_result))
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -157,10 +157,11 @@ def concatenated_aac(piece: Path, path: Path, copies: int) -> Path:
 
 
 SPACE_CODE = """
-    import sys, time
-    sys.path.insert(0, {app_dir!r})
+    import importlib.util, time
     import gradio as gr
-    import app
+    spec = importlib.util.spec_from_file_location("hf_ser_space_app", {app_path!r})
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
     result = {{}}
     for name, audio in (("accepted", {accepted!r}), ("refused", {refused!r})):
         start = time.perf_counter()
@@ -180,7 +181,7 @@ def test_space_accepts_nine_minutes_and_refuses_an_hour_of_aac_within_1_5_gb(tmp
     nine = concatenated_aac(aac_piece, tmp_path / "nine.aac", 54)
     hour = concatenated_aac(aac_piece, tmp_path / "hour.aac", 360)
     code = SPACE_CODE.format(
-        app_dir=str(REPO / "space_app"), accepted=str(nine), refused=str(hour), model=str(long_model)
+        app_path=str(SPACE_APP), accepted=str(nine), refused=str(hour), model=str(long_model)
     )
     result = peak_mb(code)
     print(f"Space: {result}")

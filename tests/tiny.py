@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
-from transformers import PreTrainedTokenizerFast
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
-from hf_ser import WavLMForMASPClassification, WavLMMASPConfig, build_feature_extractor
+from hf_ser import (
+    AudioDataCollator,
+    MultimodalSERConfig,
+    MultimodalSERForRegression,
+    MultimodalSERProcessor,
+    SERTrainingArguments,
+    WavLMForMASPClassification,
+    WavLMMASPConfig,
+    build_feature_extractor,
+)
 
 _CONV = {"conv_dim": (16, 16), "conv_stride": (5, 4), "conv_kernel": (10, 8), "conv_bias": True}
 _COMMON = {
@@ -201,3 +213,111 @@ def write_sparse_wav(path, seconds: float, sr: int = 48000, channels: int = 2):
         handle.write(b"data" + struct.pack("<I", size) + pcm)
         handle.truncate(44 + size)
     return path
+
+
+# ---- factories shared by several test modules
+def tiny_multimodal_config(kind: str = "wavlm", **kwargs) -> MultimodalSERConfig:
+    audio = tiny_whisper_config() if kind == "whisper" else tiny_encoder_config("wavlm")
+    kwargs.setdefault("conv_hidden_size", 8)
+    kwargs.setdefault("head_hidden_size", 8)
+    return MultimodalSERConfig(audio_config=audio, text_config=tiny_text_config(), **kwargs)
+
+
+VIEWS = TINY_VIEWS
+
+
+tiny_config = tiny_multiview_config
+
+
+def tiny_multimodal_model(kind: str = "wavlm", seed: int = 0, **kwargs) -> MultimodalSERForRegression:
+    torch.manual_seed(seed)
+    return MultimodalSERForRegression(tiny_multimodal_config(kind, **kwargs))
+
+
+def tiny_processor(kind: str = "wavlm") -> MultimodalSERProcessor:
+    if kind == "whisper":
+        extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=2, return_attention_mask=True)
+    else:
+        extractor = Wav2Vec2FeatureExtractor(
+            feature_size=1,
+            sampling_rate=16000,
+            padding_value=0.0,
+            do_normalize=True,
+            return_attention_mask=True,
+        )
+    return MultimodalSERProcessor(extractor, tiny_tokenizer())
+
+
+def save_tiny_multimodal(path, kind: str = "wavlm", seed: int = 0, **kwargs) -> MultimodalSERForRegression:
+    model = tiny_multimodal_model(kind, seed=seed, **kwargs)
+    model.save_pretrained(path)
+    tiny_processor(kind).save_pretrained(path)
+    return model
+
+
+TEXTS = ["i am so happy today", "this is not good", "what did you say", "great"]
+
+
+LABELS = [[5.5, 6.0, 4.0], [2.0, 2.5, 3.0], [4.0, 4.0, 4.5], [3.0, 5.0, 2.0]]
+
+
+def waves(n=4, base=0.5):
+    return [tone(base + 0.15 * i, freq=150 + 40 * i, seed=i) for i in range(n)]
+
+
+FREQS = (150.0, 600.0, 2400.0)
+
+
+def toy_dataset(per_class=(8, 8), seed: int = 0, seconds: float = 0.25) -> Dataset:
+    """Tones whose pitch gives the class and the attributes (a learnable toy task)."""
+    rng = np.random.default_rng(seed)
+    rows = {"audio": [], "label": [], "arousal": [], "valence": [], "dominance": []}
+    for label, count in enumerate(per_class):
+        for _ in range(count):
+            amplitude = rng.uniform(0.2, 1.0)
+            wave = amplitude * tone(
+                seconds, freq=FREQS[label] * rng.uniform(0.9, 1.1), seed=int(rng.integers(1e6))
+            )
+            rows["audio"].append({"array": wave.astype(np.float32), "sampling_rate": 16000})
+            rows["label"].append(label)
+            # Per-utterance normalisation removes loudness, so every attribute follows the pitch class. Centred
+            # near 0 (where a fresh head's outputs are) so that a dozen steps suffice; 1-7 targets need the bias
+            # to travel first.
+            rows["arousal"].append(-1.0 + 2.0 * label + rng.normal(0, 0.1))
+            rows["valence"].append(1.0 - 2.0 * label + rng.normal(0, 0.1))
+            rows["dominance"].append(-0.5 + 1.0 * label + rng.normal(0, 0.1))
+    return Dataset.from_dict(rows)
+
+
+def args(tmp_path, **overrides) -> SERTrainingArguments:
+    defaults = {
+        "output_dir": str(tmp_path / "out"),
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "learning_rate": 3e-3,
+        "num_train_epochs": 1,
+        "report_to": "none",
+        "use_cpu": True,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "seed": 0,
+        "disable_tqdm": True,
+    }
+    return SERTrainingArguments(**{**defaults, **overrides})
+
+
+def collator(**kwargs) -> AudioDataCollator:
+    return AudioDataCollator(build_feature_extractor(), **kwargs)
+
+
+SPACE_APP = Path(__file__).resolve().parents[1] / "space_app" / "app.py"
+
+
+def load_space_app(path: Path = SPACE_APP):
+    """The Gradio Space's `app.py`, imported from its file (it is not a package), as a fresh module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hf_ser_space_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

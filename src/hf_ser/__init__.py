@@ -9,6 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._moved import install as _install_moved_modules
+
+_install_moved_modules()
+
 
 def _torch_importable() -> bool:
     try:
@@ -24,17 +28,15 @@ TORCH_AVAILABLE = _torch_importable()
 
 if TORCH_AVAILABLE:
     from .audio import AudioError, load_audio, prepare_waveform
-    from .configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
-    from .configuration_multiview import MultiViewSERConfig
-    from .configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
     from .data import MSPPodcast, load_msp_podcast
-    from .data_collator import AudioDataCollator
-    from .embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
-    from .ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
-    from .feature_extraction import build_feature_extractor
-    from .hub import push_space, push_to_hub
-    from .inference import classify, predict_logits
-    from .losses import (
+    from .evaluation.metrics import load_metric
+    from .inference.ensemble import SEREnsemble, average_predictions, average_probabilities, plurality_vote
+    from .inference.pipelines import SERAudioClassificationPipeline, SpeechEmotionRegressionPipeline
+    from .inference.predict import classify, predict_logits
+    from .models.configuration_multimodal import MULTIMODAL_ATTRIBUTES, MultimodalSERConfig
+    from .models.configuration_multiview import MultiViewSERConfig
+    from .models.configuration_wavlm_masp import ATTRIBUTE_LABELS, EMOTION_LABELS, WavLMMASPConfig
+    from .models.losses import (
         CCCLoss,
         FocalLoss,
         concordance_correlation_coefficient,
@@ -42,16 +44,22 @@ if TORCH_AVAILABLE:
         loss_from_config,
         set_inverse_frequency_class_weights,
     )
-    from .metrics import load_metric
-    from .model_card import CardData, ModelCardCallback, install_model_card_hooks
-    from .modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
-    from .modeling_multiview import MultiViewSERForRegression, MultiViewSEROutput, extract_view_embeddings
-    from .modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
-    from .pipelines import SERAudioClassificationPipeline, SpeechEmotionRegressionPipeline
-    from .processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
+    from .models.modeling_multimodal import MultimodalSERForRegression, MultimodalSEROutput
+    from .models.modeling_multiview import (
+        MultiViewSERForRegression,
+        MultiViewSEROutput,
+        extract_view_embeddings,
+    )
+    from .models.modeling_wavlm_masp import SERClassifierOutput, WavLMForMASPClassification
+    from .processing.data_collator import AudioDataCollator
+    from .processing.embedding_cache import SpeechFrameEmbedder, TextEmbedder, cache_embeddings
+    from .processing.feature_extraction import build_feature_extractor
+    from .processing.processing_multimodal import MultimodalDataCollator, MultimodalSERProcessor
+    from .publishing.hub import push_space, push_to_hub
+    from .publishing.model_card import CardData, ModelCardCallback, install_model_card_hooks
     from .registration import register_auto_classes
-    from .sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, LengthSortedSampler
-    from .trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
+    from .training.sampler import ClassBalancedBatchSampler, ClassBalancedUndersampler, LengthSortedSampler
+    from .training.trainer import CCCLossTrainer, FocalLossTrainer, SERTrainingArguments
 
     register_auto_classes()
     install_model_card_hooks()  # save_pretrained writes README.md (the model card) beside the weights

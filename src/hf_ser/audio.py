@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import HFSERError
-from .labels import SAMPLING_RATE
+from .models.labels import SAMPLING_RATE
 
 # WavLM/wav2vec2's convolutional front end needs 400 samples (25 ms at 16 kHz) to emit one frame.
 MIN_SAMPLES = 400

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from .configuration_multimodal import MultimodalSERConfig
-from .configuration_multiview import MultiViewSERConfig
-from .configuration_wavlm_masp import WavLMMASPConfig
-from .modeling_multimodal import MultimodalSERForRegression
-from .modeling_multiview import MultiViewSERForRegression
-from .modeling_wavlm_masp import WavLMForMASPClassification
+from .models.configuration_multimodal import MultimodalSERConfig
+from .models.configuration_multiview import MultiViewSERConfig
+from .models.configuration_wavlm_masp import WavLMMASPConfig
+from .models.modeling_multimodal import MultimodalSERForRegression
+from .models.modeling_multiview import MultiViewSERForRegression
+from .models.modeling_wavlm_masp import WavLMForMASPClassification
 
 # (config class, model class, Auto classes the model answers to)
 MODELS = [
@@ -40,6 +40,6 @@ def register_auto_classes() -> None:
         # Saving copies the code files, so the saved model also loads with trust_remote_code and no hf_ser.
         config_class.register_for_auto_class()
         model_class.register_for_auto_class(auto_classes[-1].__name__)
-    from .pipelines import register_pipelines  # after the models: the pipeline module imports them
+    from .inference.pipelines import register_pipelines  # after the models: the pipeline module imports them
 
     register_pipelines()

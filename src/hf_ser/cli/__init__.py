@@ -2,8 +2,8 @@
 
 One module per command (`hf_ser/cli/<command>.py`), each with `NAME`, `add_parser(commands)` and `run(args)`;
 `common.py` holds what they share (argparse value types, output-path checks, loading a saved model). A new command
-is a new module listed in `COMMANDS`. The library modules the commands call (`hf_ser.hub`, `hf_ser.ensemble`,
-`hf_ser.analysis`, `hf_ser.convert`, ...) never parse arguments, print errors or exit.
+is a new module listed in `COMMANDS`. The library modules the commands call (`hf_ser.publishing.hub`, `hf_ser.inference.ensemble`,
+`hf_ser.evaluation.analysis`, `hf_ser.publishing.convert`, ...) never parse arguments, print errors or exit.
 
 Every command explains its options with `--help`. Every problem the user can fix (a wrong path, model id, option
 value, corpus, recipe, an unwritable output, an unreachable Hub) ends with a one-line error on stderr and exit

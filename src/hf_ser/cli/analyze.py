@@ -1,4 +1,4 @@
-"""`hf-ser analyze cka|mismatch|attention`: compare two saved models (papers 000 and 004; `hf_ser.analysis`)."""
+"""`hf-ser analyze cka|mismatch|attention`: compare two saved models (papers 000 and 004; `hf_ser.evaluation.analysis`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     """Run a parsed `hf-ser analyze` command (an `AnalysisError` is a usage error, printed by `hf_ser.cli`)."""
-    from ..analysis import run_analysis
+    from ..evaluation.analysis import run_analysis
 
     options = {"names": args.names, "pooling": args.pooling, "threshold": args.threshold}
     models = (args.model_a, args.model_b)

@@ -18,12 +18,17 @@ class CommandError(HFSERError):
     """An error the user can fix (bad path, bad option): printed as one line."""
 
 
+def _parse(text: str, cast, expected: str):
+    """`cast(text)`, or argparse's usage error naming what was `expected`."""
+    try:
+        return cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    value = _parse(text, int, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -31,10 +36,7 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    value = _parse(text, float, "a positive number")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
@@ -42,10 +44,7 @@ def positive_float(text: str) -> float:
 
 def unit_interval(text: str) -> float:
     """argparse type: a finite number in [0, 2] (a cosine distance)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not math.isfinite(value) or not 0 <= value <= 2:
         raise argparse.ArgumentTypeError(f"must be a cosine distance between 0 and 2, got {text}")
     return value

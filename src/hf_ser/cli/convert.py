@@ -1,5 +1,5 @@
 """`hf-ser convert SRC DST`: convert a released checkpoint (challenge baseline, vox-profile attribute model) into
-an hf_ser model folder (`hf_ser.convert`)."""
+an hf_ser model folder (`hf_ser.publishing.convert`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ NAME = "convert"
 
 def add_parser(commands):
     """Add `hf-ser convert` to the `hf-ser` sub-command parser."""
-    from ..convert import OUTPUT_SCALES
+    from ..publishing.convert import OUTPUT_SCALES
 
     parser = commands.add_parser(
         NAME,
@@ -35,7 +35,7 @@ def add_parser(commands):
 def run(args) -> int:
     """Run a parsed `hf-ser convert` command; a folder that cannot be converted (`ConversionError`) is a usage
     error, printed by `hf_ser.cli` (exit status 2)."""
-    from ..convert import convert, detect_release
+    from ..publishing.convert import convert, detect_release
 
     kind = detect_release(args.src)
     key = "encoder_config" if kind == "challenge_baseline" else "audio_config"

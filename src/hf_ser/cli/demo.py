@@ -25,7 +25,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     """Run a parsed `hf-ser demo` command."""
-    from ..demo import run_demo
+    from ..training.demo import run_demo
 
     kwargs = {"train_seconds": args.seconds}
     if args.steps is not None:

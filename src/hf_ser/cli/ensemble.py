@@ -1,5 +1,5 @@
 """`hf-ser ensemble create|predict`: combine trained models into one predictor (papers 001, 002;
-`hf_ser.ensemble`)."""
+`hf_ser.inference.ensemble`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ NAME = "ensemble"
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `hf-ser ensemble create|predict` to the `hf-ser` sub-command parser."""
-    from ..ensemble import METHODS
+    from ..inference.ensemble import METHODS
 
     parser = commands.add_parser(NAME, help="Combine trained models into one predictor (papers 001, 002).")
     actions = parser.add_subparsers(
@@ -45,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed `hf-ser ensemble ...` command: one JSON line per ensemble written or file predicted."""
-    from ..ensemble import EnsembleError, SEREnsemble
+    from ..inference.ensemble import EnsembleError, SEREnsemble
 
     if args.ensemble_command == "create":
         target = Path(args.output_dir)

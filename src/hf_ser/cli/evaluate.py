@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..labels import ATTRIBUTE_LABELS
+from ..models.labels import ATTRIBUTE_LABELS
 from .common import CommandError, load_audio_model, positive_int, writable_dir
 
 NAME = "evaluate"
@@ -33,7 +33,7 @@ def add_parser(commands):
 def run(args) -> int:
     """Run a parsed `hf-ser evaluate` command."""
     from ..data import load_msp_podcast
-    from ..evaluation import evaluate_model, is_regression, write_report
+    from ..evaluation.report import evaluate_model, is_regression, write_report
 
     if not Path(args.data_dir, "Labels").is_dir():
         raise CommandError(f"--data-dir {args.data_dir} has no Labels/ folder: is it the MSP-Podcast root?")

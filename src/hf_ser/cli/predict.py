@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..labels import ATTRIBUTE_LABELS
+from ..models.labels import ATTRIBUTE_LABELS
 from .common import CommandError, load_audio_model, positive_float, positive_int, writable_file
 
 NAME = "predict"
@@ -37,7 +37,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     """Run a parsed `hf-ser predict` command."""
-    from ..prediction import collect_audio_files, predict_files, write_submission, write_table
+    from ..inference.files import collect_audio_files, predict_files, write_submission, write_table
 
     skipped: list[str] = []
     files = collect_audio_files(args.inputs, skipped=skipped)
@@ -78,7 +78,7 @@ def run(args) -> int:
 
 def check_submission_labels(model) -> None:
     """`CommandError` (before any prediction) when the model's outputs cannot make a challenge submission."""
-    from ..configuration_wavlm_masp import EMOTION_LABELS
+    from ..models.configuration_wavlm_masp import EMOTION_LABELS
 
     labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     if getattr(model.config, "problem_type", None) == "regression":

@@ -1,7 +1,7 @@
 """`hf-ser push`: publish a saved model (weights, config, code, feature extractor, card) to the Hub.
 
 There is deliberately no `--token` option (command lines end up in shell histories and process lists): the token
-comes from `HF_TOKEN` or `hf auth login`, and `hf_ser.hub` hands it to `huggingface_hub` unread.
+comes from `HF_TOKEN` or `hf auth login`, and `hf_ser.publishing.hub` hands it to `huggingface_hub` unread.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def read_eval_results(path: str | Path) -> dict[str, dict[str, float]]:
     """The `--eval-results` JSON file `{"test": {"f1_macro": 0.31, ...}}`, checked: invalid JSON, a wrong shape
     or a non-numeric value of a card metric raise `PublishError` naming the place; other keys (e.g.
     `eval_runtime`) are not shown on the card, and a note on stderr says so."""
-    from ..hub import PublishError
-    from ..model_card import METRIC_NAMES
+    from ..publishing.hub import PublishError
+    from ..publishing.model_card import METRIC_NAMES
 
     try:
         results = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -64,9 +64,9 @@ def read_eval_results(path: str | Path) -> dict[str, dict[str, float]]:
 
 def run(args) -> int:
     """Run a parsed `hf-ser push` command."""
-    # `hf_ser.hub.push_to_hub` is looked up at call time (tests replace it).
-    from ..hub import push_to_hub
-    from ..model_card import CardData
+    # `hf_ser.publishing.hub.push_to_hub` is looked up at call time (tests replace it).
+    from ..publishing.hub import push_to_hub
+    from ..publishing.model_card import CardData
 
     card = CardData(license=args.license, space_id=args.space_id)
     if args.eval_results:

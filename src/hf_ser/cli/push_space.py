@@ -19,7 +19,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     """Run a parsed `hf-ser push-space` command."""
-    from ..hub import push_space
+    from ..publishing.hub import push_space
 
     commit = push_space(args.repo_id, model_id=args.model, app_dir=args.app_dir, private=args.private or None)
     print(f"Pushed the Space {args.repo_id} (model {args.model}): {commit.commit_url}")

@@ -39,7 +39,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     """Run a parsed `hf-ser train` command."""
-    from ..recipes import load_recipe, parse_overrides, run_recipe
+    from ..training.recipes import load_recipe, parse_overrides, run_recipe
 
     recipe = load_recipe(args.recipe)
     overrides = parse_overrides(args.set)

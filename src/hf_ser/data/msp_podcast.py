@@ -50,7 +50,7 @@ from pathlib import Path
 import datasets
 
 from ..errors import HFSERError
-from ..labels import EMOTION_LABELS, SAMPLING_RATE
+from ..models.labels import EMOTION_LABELS, SAMPLING_RATE
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import SAMPLING_RATE
+from ..models.labels import SAMPLING_RATE
 
 logger = logging.getLogger(__name__)
 

@@ -69,7 +69,7 @@ class ORTModelForAudioClassification:
         return iter(())
 
     def __call__(self, input_values=None, attention_mask=None, **kwargs):
-        from ..modeling_wavlm_masp import SERClassifierOutput
+        from ..models.modeling_wavlm_masp import SERClassifierOutput
 
         inputs = {"input_values": input_values}
         if "attention_mask" in self.ort_model.input_names:
@@ -88,7 +88,7 @@ class ORTModelForAudioClassification:
 
     forward = __call__
 
-    # -------------------------------------------------------------------------------------- hf_ser.inference
+    # -------------------------------------------------------------------------------------- hf_ser.inference.predict
     def predict_logits(self, waveforms, **kwargs) -> np.ndarray:
         return self.ort_model.predict_logits(waveforms, **kwargs)
 

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..batching import config_pads_exactly
-from ..labels import SAMPLING_RATE
+from ..inference.batching import config_pads_exactly
+from ..models.labels import SAMPLING_RATE
 from .runtime import (
     CONFIG_FILE,
     EXPORT_INFO_FILE,
@@ -118,9 +118,9 @@ class _Spec:
     """What one model kind exports: the wrapper, input/output names, dynamic axes, and verification inputs."""
 
     def __init__(self, model, feature_extractor, seed: int):
-        from ..modeling_multimodal import MultimodalSERForRegression
-        from ..modeling_multiview import MultiViewSERForRegression
-        from ..modeling_wavlm_masp import WavLMForMASPClassification
+        from ..models.modeling_multimodal import MultimodalSERForRegression
+        from ..models.modeling_multiview import MultiViewSERForRegression
+        from ..models.modeling_wavlm_masp import WavLMForMASPClassification
 
         self.model = model
         config = getattr(model, "config", None)
@@ -407,7 +407,7 @@ def _load(model_or_path, feature_extractor):
     else:
         model = model_or_path
     if feature_extractor is None and getattr(model, "main_input_name", None) == "input_values":
-        from ..feature_extraction import build_feature_extractor
+        from ..processing.feature_extraction import build_feature_extractor
 
         feature_extractor = build_feature_extractor()
     return model, feature_extractor, source

@@ -4,7 +4,7 @@ An export folder (`hf_ser.export_onnx`) holds `model.onnx`, the model's `config.
 `preprocessor_config.json`, `onnx_export.json` (inputs, outputs, quantisation, verification figures) and a model
 card. [`ORTSERModel`] loads it and predicts exactly as the PyTorch path does: the same feature extraction (a numpy
 copy of `Wav2Vec2FeatureExtractor`'s per-utterance normalisation), the same length buckets, and the same windows over
-long audio (`hf_ser.inference`).
+long audio (`hf_ser.inference.predict`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLING_RATE, load_input
-from ..batching import batched_logits, config_pads_exactly, windowed_logits
 from ..errors import HFSERError
+from ..inference.batching import batched_logits, config_pads_exactly, windowed_logits
 
 ONNX_FILE = "model.onnx"
 EXPORT_INFO_FILE = "onnx_export.json"
@@ -172,8 +172,8 @@ class ORTSERModel:
     """An exported hf_ser model in ONNX Runtime: torch-free inference with the same results as the PyTorch model.
 
     Load with `ORTSERModel.from_pretrained(folder)`. `model(**inputs)` runs the graph on numpy arrays and returns
-    `{output name: array}`; `predict_logits`, `predict_windows` and `predict` do what `hf_ser.inference` and
-    `hf-ser predict` do (feature extraction, length buckets, windows over long audio). `hf_ser.inference` functions,
+    `{output name: array}`; `predict_logits`, `predict_windows` and `predict` do what `hf_ser.inference.predict` and
+    `hf-ser predict` do (feature extraction, length buckets, windows over long audio). `hf_ser.inference.predict` functions,
     `pipeline("audio-classification", model=<folder>)` and `hf-ser predict --model <folder>` accept it too.
 
     Example:
@@ -274,7 +274,7 @@ class ORTSERModel:
         progress: bool = False,
     ) -> np.ndarray:
         """Logits (clips, outputs) for 16 kHz mono float waveforms, in input order, in length-bucketed batches
-        (`hf_ser.inference.predict_logits`)."""
+        (`hf_ser.inference.predict.predict_logits`)."""
         extractor = self._extractor(feature_extractor)
 
         def run_batch(clips: list[np.ndarray]) -> np.ndarray:
@@ -309,7 +309,7 @@ class ORTSERModel:
         feature_extractor=None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Windowed inference over long 16 kHz audio: (start times in seconds, logits per window), as
-        `hf_ser.inference.predict_windows`."""
+        `hf_ser.inference.predict.predict_windows`."""
         return windowed_logits(
             waveform,
             lambda windows: self.predict_logits(
