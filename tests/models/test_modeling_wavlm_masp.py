@@ -344,6 +344,21 @@ def test_save_and_load_round_trip(tmp_path):
         torch.testing.assert_close(model(**batch).logits, reloaded(**batch).logits)
 
 
+@pytest.mark.parametrize("num_labels", [2, 3])
+def test_a_label_count_without_names_survives_the_round_trip(num_labels, tmp_path):
+    # transformers leaves a two-label map with its default names out of config.json; the config must not then
+    # fill in the 8 emotions on reload.
+    torch.manual_seed(0)
+    model = tiny_masp_model(num_labels=num_labels).eval()
+    model.save_pretrained(tmp_path)
+    reloaded = WavLMForMASPClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.num_labels == num_labels
+    assert reloaded.config.id2label == {i: f"LABEL_{i}" for i in range(num_labels)}
+    batch = batch_of([tone(0.7)])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, reloaded(**batch).logits)
+
+
 def test_from_encoder_pretrained_loads_encoder_weights(tmp_path):
     from transformers import AutoConfig, AutoModel
 

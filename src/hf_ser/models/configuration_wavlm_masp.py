@@ -179,6 +179,16 @@ class WavLMMASPConfig(PreTrainedConfig):
         )
         self._validate()
 
+    def to_diff_dict(self) -> dict:
+        """transformers' diff, always with the label map: transformers leaves out a two-label map with its default
+        names (`LABEL_0`, `LABEL_1`), and this config fills in the 8 emotions when it is given no map, so a
+        binary classifier would come back from `config.json` with 8 labels."""
+        diff = super().to_diff_dict()
+        if self.id2label is not None:
+            diff.setdefault("id2label", {str(i): name for i, name in self.id2label.items()})
+            diff.setdefault("label2id", dict(self.label2id))
+        return diff
+
     def _validate(self) -> None:
         if self.encoder_config.model_type not in SUPPORTED_ENCODERS:
             raise ValueError(
