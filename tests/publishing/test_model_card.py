@@ -417,3 +417,43 @@ def test_best_checkpoint_results_replace_the_last_evaluation():
     args = SimpleNamespace(load_best_model_at_end=True, output_dir=None)
     callback.on_train_end(args, state, None)
     assert card.eval_results == {"test": {"f1_macro": 0.1}, "validation": {"f1_macro": 0.5, "uar": 0.4}}
+
+
+def test_base_model_names_only_the_checkpoints_the_model_was_built_around(tmp_path):
+    from huggingface_hub import ModelCard
+    from transformers import WavLMConfig, WavLMModel
+
+    from hf_ser import WavLMForMASPClassification
+    from hf_ser.publishing.model_card import base_model_of
+    from tests.tiny import tiny_encoder_config
+
+    # Trained from scratch: no base model is claimed (the card used to say microsoft/wavlm-large for every model).
+    scratch = tiny_masp_model()
+    scratch.save_pretrained(tmp_path / "scratch")
+    assert ModelCard((tmp_path / "scratch" / "README.md").read_text()).data.base_model is None
+    assert "initialised from" not in (tmp_path / "scratch" / "README.md").read_text()
+
+    # Built around an encoder checkpoint: the loader records it; a local path is no Hub id, so the card leaves it out.
+    WavLMModel(WavLMConfig(**tiny_encoder_config("wavlm"))).save_pretrained(tmp_path / "encoder")
+    built = WavLMForMASPClassification.from_pretrained(
+        tmp_path / "encoder", num_labels=4, num_trainable_layers=2
+    )
+    assert built.pretrained_from == (str(tmp_path / "encoder"),)
+    assert base_model_of(built) is None
+
+    # Hub ids are named: one as a string, several (paper 001's speech + text encoders) as a list, in the YAML and
+    # the text, and they survive the save and reload.
+    built.pretrained_from = ("microsoft/wavlm-large",)
+    assert base_model_of(built) == "microsoft/wavlm-large"
+    built.save_pretrained(tmp_path / "built")
+    card = (tmp_path / "built" / "README.md").read_text()
+    assert ModelCard(card).data.base_model == "microsoft/wavlm-large"
+    assert "initialised from [`microsoft/wavlm-large`](https://huggingface.co/microsoft/wavlm-large)" in card
+    reloaded = WavLMForMASPClassification.from_pretrained(tmp_path / "built")
+    assert reloaded.model_card_data.base_model == "microsoft/wavlm-large"
+    two = tiny_masp_model()
+    two.pretrained_from = ("microsoft/wavlm-large", "FacebookAI/roberta-large")
+    two.save_pretrained(tmp_path / "two")
+    card = (tmp_path / "two" / "README.md").read_text()
+    assert ModelCard(card).data.base_model == ["microsoft/wavlm-large", "FacebookAI/roberta-large"]
+    assert "and [`FacebookAI/roberta-large`]" in card

@@ -217,6 +217,9 @@ class SERPreTrainedModel(PreTrainedModel):
     # What the model card (README.md) says beyond the config: results, training set-up. Set by hf_ser
     # (`hf_ser.publishing.model_card.CardData`); never written into config.json or the weights.
     model_card_data = None
+    # The pretrained checkpoints (Hub ids or paths) the model was built around, set by the loaders that start from
+    # pretrained encoders: the card's `base_model`. A model loaded from its own folder takes it from its card.
+    pretrained_from: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------------------------------------ loading
     @classmethod

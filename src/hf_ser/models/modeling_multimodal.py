@@ -108,7 +108,12 @@ class MultimodalSERPreTrainedModel(SERPreTrainedModel):
                 else {rf"^(?:{prefix}\.)?": "audio_encoder."}
             )
             kwargs.setdefault("key_mapping", mapping)
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        if source is not None:
+            (loaded[0] if isinstance(loaded, tuple) else loaded).pretrained_from = (
+                str(pretrained_model_name_or_path),
+            )
+        return loaded
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -461,6 +466,7 @@ class MultimodalSERForRegression(MultimodalSERPreTrainedModel):
             del text_state
         model.apply_freezing()
         model.config.name_or_path = audio_name_or_path
+        model.pretrained_from = tuple(str(name) for name in (audio_name_or_path, text_name_or_path) if name)
         return model
 
 

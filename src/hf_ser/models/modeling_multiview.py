@@ -280,6 +280,7 @@ class MultiViewSERForRegression(MultiViewSERPreTrainedModel):
         model = cls(MultiViewSERConfig(view_encoder_configs=configs, **config_kwargs))
         for name, state in states.items():
             load_encoder_weights(model.view_encoders[name], state, encoders[name])
+        model.pretrained_from = tuple(str(path) for path in encoders.values())
         return model
 
     def fusion_weights(

@@ -106,7 +106,12 @@ class WavLMMASPPreTrainedModel(SERPreTrainedModel):
                     encoder_config=source.to_dict(), **pop_config_kwargs(kwargs, WavLMMASPConfig)
                 )
             kwargs.setdefault("key_mapping", encoder_key_mapping(source))
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        if source is not None:
+            (loaded[0] if isinstance(loaded, tuple) else loaded).pretrained_from = (
+                str(pretrained_model_name_or_path),
+            )
+        return loaded
 
     @torch.no_grad()
     def _init_weights(self, module):

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import platform
 import re
 from dataclasses import dataclass, field, fields
@@ -121,8 +122,9 @@ class CardData(ModelCardData):
             license by UT Dallas) may restrict use further.
         datasets (`list[str]`, *optional*, defaults to `["MSP-Podcast"]`):
             Training datasets (Hub ids or names).
-        base_model (`str`, *optional*, defaults to `"microsoft/wavlm-large"`):
-            The pretrained encoder the model was fine-tuned from.
+        base_model (`str` or `list[str]`, *optional*):
+            The Hub ids of the pretrained checkpoints the model was built around; by default those the model
+            records (`base_model_of`), None for a model trained from scratch.
         tags (`list[str]`, *optional*):
             Extra tags added to `hf_ser`, `speech-emotion-recognition` (and `audio-classification` for audio
             classifiers).
@@ -149,7 +151,7 @@ class CardData(ModelCardData):
     language: list[str] = field(default_factory=lambda: ["en"])
     license: str = "apache-2.0"
     datasets: list[str] = field(default_factory=lambda: ["MSP-Podcast"])
-    base_model: str | None = "microsoft/wavlm-large"
+    base_model: str | list[str] | None = None
     tags: list[str] = field(default_factory=list)
     paper: str | None = None
     eval_results: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -520,11 +522,23 @@ def update_model_card(
     return target
 
 
+def base_model_of(model) -> str | list[str] | None:
+    """The Hub ids of the pretrained checkpoints the model was built around (`model.pretrained_from`, set by
+    `from_pretrained` of an encoder checkpoint and by `from_encoders_pretrained`): one id, a list, or None for a
+    model trained from scratch. Local paths are left out: the Hub's `base_model` names Hub repositories."""
+    ids = [
+        name
+        for name in map(str, getattr(model, "pretrained_from", ()) or ())
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not os.path.exists(name)
+    ]
+    return (ids[0] if len(ids) == 1 else ids) or None
+
+
 def model_card_data(model) -> CardData:
     """The model's card data (`model.model_card_data`), created and attached when it has none."""
     card_data = getattr(model, "model_card_data", None)
     if not isinstance(card_data, CardData):
-        card_data = CardData()
+        card_data = CardData(base_model=base_model_of(model))
         with contextlib.suppress(Exception):  # modules that forbid new attributes go without
             model.model_card_data = card_data
     return card_data.bind(model)
