@@ -359,6 +359,14 @@ def test_a_label_count_without_names_survives_the_round_trip(num_labels, tmp_pat
         torch.testing.assert_close(model(**batch).logits, reloaded(**batch).logits)
 
 
+def test_a_label_map_without_its_inverse_saves_and_reloads(tmp_path):
+    # transformers 5 leaves label2id None when only id2label is given (as a trainer's model_init may do).
+    config = tiny_masp_config(id2label={0: "low", 1: "mid", 2: "high"})
+    config.label2id = None
+    config.save_pretrained(tmp_path)
+    assert WavLMMASPConfig.from_pretrained(tmp_path).id2label == {0: "low", 1: "mid", 2: "high"}
+
+
 def test_from_encoder_pretrained_loads_encoder_weights(tmp_path):
     from transformers import AutoConfig, AutoModel
 

@@ -186,7 +186,8 @@ class WavLMMASPConfig(PreTrainedConfig):
         diff = super().to_diff_dict()
         if self.id2label is not None:
             diff.setdefault("id2label", {str(i): name for i, name in self.id2label.items()})
-            diff.setdefault("label2id", dict(self.label2id))
+            if self.label2id is not None:  # transformers 5 leaves it None when only id2label was given
+                diff.setdefault("label2id", dict(self.label2id))
         return diff
 
     def _validate(self) -> None:
