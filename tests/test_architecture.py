@@ -1,5 +1,6 @@
 """The package's architecture, checked from its source (issue 17): what travels to the Hub is self-contained, the
-import graph has no cycle, and only the command line sits above the public API."""
+import graph has no cycle, only the command line sits above the public API, and the library below the command line
+never parses arguments, writes to stderr, exits the process or imports the CLI."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py")) if "templates" not in path.parts}
 
 
-def imports_of(path: Path) -> list[tuple[str, int, ast.ImportFrom | ast.Import]]:
-    """(absolute target, line, node) of every import in the file, at any depth (functions included)."""
-    name = module_name(path)
-    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+def imports_in(source: str, module: str, is_package: bool = False) -> list[tuple[str, int, ast.AST]]:
+    """(absolute target, line, node) of every import in `source`, the code of `module` (a package's `__init__` when
+    `is_package`), at any depth (functions included); relative imports are resolved against the module's package.
+    The one import resolver of the architecture tests."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno, node) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -44,6 +46,10 @@ def imports_of(path: Path) -> list[tuple[str, int, ast.ImportFrom | ast.Import]]
                 target = f"{base}.{alias.name}"
                 found.append((target if target in MODULES else base, node.lineno, node))
     return found
+
+
+def imports_of(path: Path) -> list[tuple[str, int, ast.AST]]:
+    return imports_in(path.read_text(), module_name(path), is_package=path.name == "__init__.py")
 
 
 def hf_ser_edges() -> dict[str, set[str]]:
@@ -104,6 +110,49 @@ def test_only_the_command_line_imports_the_public_api():
             f"{name} imports from the package's public API (`hf_ser/__init__.py`); import from the module that "
             "defines the name instead (only hf_ser.cli sits above the public API)"
         )
+
+
+def cli_code_in(source: str, module: str, is_package: bool = False) -> list[str]:
+    """`module:line: name` for each thing in `source` that belongs to the command line: argparse, sys.exit, writing
+    to sys.stderr, importing hf_ser.cli."""
+    found = [(target, line) for target, line, _node in imports_in(source, module, is_package)]
+    found += [
+        (f"sys.{node.attr}", node.lineno)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "sys"
+    ]
+    return [
+        f"{module}:{line}: {name}"
+        for name, line in sorted(found, key=lambda item: item[1])
+        if name in ("argparse", "sys.exit", "sys.stderr")
+        or name == "hf_ser.cli"
+        or name.startswith("hf_ser.cli.")
+    ]
+
+
+def test_the_library_has_no_cli_code():
+    library = [path for name, path in MODULES.items() if not (name + ".").startswith("hf_ser.cli.")]
+    assert PACKAGE / "publishing" / "hub.py" in library and PACKAGE / "cli" / "train.py" not in library
+    problems = []
+    for path in library:
+        problems += cli_code_in(path.read_text(), module_name(path), is_package=path.name == "__init__.py")
+    assert problems == []
+
+
+def test_the_cli_check_can_fail():
+    # A library module with each kind of command-line code, and a package `__init__` importing the CLI.
+    source = (
+        "import argparse\nimport sys\nfrom .cli import main\nsys.exit(main())\nprint(1, file=sys.stderr)\n"
+    )
+    found = [problem.split(": ")[-1] for problem in cli_code_in(source, "hf_ser.audio")]
+    assert found == ["argparse", "hf_ser.cli", "sys.exit", "sys.stderr"]
+    assert cli_code_in("from .. import cli\n", "hf_ser.onnx.export") == ["hf_ser.onnx.export:1: hf_ser.cli"]
+    assert cli_code_in("from .. import cli\n", "hf_ser.onnx", is_package=True) == [
+        "hf_ser.onnx:1: hf_ser.cli"
+    ]
+    assert cli_code_in("from ..cli.train import run\n", "hf_ser.onnx.export") == [
+        "hf_ser.onnx.export:1: hf_ser.cli.train"
+    ]
 
 
 def test_subpackages_say_what_they_hold():
