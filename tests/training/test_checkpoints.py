@@ -18,17 +18,20 @@ from hf_ser.training.checkpoints import (
 from tests.tiny import args, collator, tiny_masp_model, toy_dataset
 
 
-@pytest.fixture
-def trained(tmp_path):
+def checkpointing_trainer(tmp_path) -> FocalLossTrainer:
+    """4 steps, a checkpoint every 2, into `tmp_path / "out"`; the same seed and data each time."""
     torch.manual_seed(0)
-    training_args = args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, save_total_limit=None)
-    trainer = FocalLossTrainer(
+    return FocalLossTrainer(
         model=tiny_masp_model(num_labels=2, id2label={0: "a", 1: "b"}),
-        args=training_args,
+        args=args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, save_total_limit=None),
         train_dataset=toy_dataset((4, 4)),
         data_collator=collator(),
     )
-    trainer.train()
+
+
+@pytest.fixture
+def trained(tmp_path):
+    checkpointing_trainer(tmp_path).train()
     return tmp_path / "out"
 
 
@@ -65,14 +68,7 @@ def test_damage_is_detected_and_resume_falls_back(trained, damage, message, capl
 def test_trainer_resumes_from_the_last_complete_checkpoint(trained, tmp_path):
     newest = trained / "checkpoint-4"
     (newest / "model.safetensors").write_bytes((newest / "model.safetensors").read_bytes()[:1000])
-    torch.manual_seed(0)
-    training_args = args(tmp_path, max_steps=4, save_strategy="steps", save_steps=2, save_total_limit=None)
-    trainer = FocalLossTrainer(
-        model=tiny_masp_model(num_labels=2, id2label={0: "a", 1: "b"}),
-        args=training_args,
-        train_dataset=toy_dataset((4, 4)),
-        data_collator=collator(),
-    )
+    trainer = checkpointing_trainer(tmp_path)
     steps_run = []
 
     class CountSteps(TrainerCallback):
