@@ -72,3 +72,29 @@ def test_variants_map_to_configurations(check):
     for bad in ("max-ce", "masp-mse", "masp-ce+warp"):
         with pytest.raises(SystemExit):
             check.parse_variant(bad)
+
+
+def test_a_short_run_reports_final_scores_and_the_learning_curve(check, tmp_path):
+    import json
+
+    import torch
+
+    write_corpus(tmp_path / "corpus")
+    rows = tmp_path / "rows.jsonl"
+    threads = torch.get_num_threads()
+    try:
+        check.main(
+            ["--data-dir", str(tmp_path / "corpus"), "--held-out", "15", "--variants", "masp-ce",
+             "--max-steps", "2", "--eval-every", "1", "--clip-seconds", "0.5", "--conv-dim", "8",
+             "--batch-size", "4", "--diagnose-every", "1", "--output", str(rows)]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)  # the script runs on one thread
+    row = json.loads(rows.read_text())
+    assert row["variant"] == "masp-ce" and row["steps"] == 2 and 0.0 <= row["uar"] <= 1.0
+    # The held-out speakers scored after each step (reported, never used to pick a checkpoint).
+    assert [point["step"] for point in row["curve"]] == [1, 2]
+    assert all(0.0 <= point["uar"] <= 1.0 for point in row["curve"])
+    # Diagnostics for each step: gradient norm before clipping, MASP's layer weights and statistics.
+    assert row["nonfinite_grad_steps"] == 0 and row["grad_norm_preclip_max"] > 0
+    assert {"layer_weights", "sigma_rms", "grad_share"} <= set(row["diagnostics"][0])
