@@ -229,14 +229,44 @@ class SERPreTrainedModel(PreTrainedModel):
         # convolution, feature projection) whose special initialisation would otherwise be skipped.
         return False
 
+    # Plain encoder checkpoints (`microsoft/wavlm-large`, ...) `from_pretrained` accepts: their `model_type`s. A
+    # subclass that lists some implements `_config_around_encoder` and `_encoder_key_mapping`.
+    encoder_checkpoint_types: tuple[str, ...] = ()
+
+    @classmethod
+    def _config_around_encoder(cls, encoder_config: PreTrainedConfig, config_kwargs: dict) -> PreTrainedConfig:
+        """The model config built around a plain encoder checkpoint's config; `config_kwargs` are the
+        `from_pretrained` keyword arguments that name fields of `cls.config_class`."""
+        raise NotImplementedError
+
+    @classmethod
+    def _encoder_key_mapping(cls, encoder_config: PreTrainedConfig, config: PreTrainedConfig) -> dict[str, str]:
+        """transformers' `key_mapping` from the encoder checkpoint's weight names to the model's."""
+        raise NotImplementedError
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' `from_pretrained`, safetensors only unless `use_safetensors=False`, with the configured
+        freezing re-applied. Models that list `encoder_checkpoint_types` also accept a plain encoder checkpoint,
+        as `WavLMForSequenceClassification.from_pretrained("microsoft/wavlm-large", num_labels=8)` does: the config
+        is built around the checkpoint's encoder config (keyword arguments that name config fields go to it), the
+        encoder weights are loaded, the new parts are reported as newly initialised, and the checkpoint is
+        recorded in `pretrained_from` (the model card's `base_model`)."""
+        source = None
+        if cls.encoder_checkpoint_types:
+            source = encoder_checkpoint_config(pretrained_model_name_or_path, kwargs, cls.encoder_checkpoint_types)
+        if source is not None:
+            if kwargs.get("config") is None:
+                kwargs["config"] = cls._config_around_encoder(source, pop_config_kwargs(kwargs, cls.config_class))
+            kwargs.setdefault("key_mapping", cls._encoder_key_mapping(source, kwargs["config"]))
         # Safetensors only: a pickle-only checkpoint is refused unless the caller passes use_safetensors=False.
         kwargs.setdefault("use_safetensors", True)
         want_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(
             pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
         )
+        if source is not None:
+            model.pretrained_from = (str(pretrained_model_name_or_path),)
         _init_missing_weight_norms(model, info["missing_keys"])
         if kwargs.get("key_mapping"):
             # transformers would reverse a `key_mapping` on `save_pretrained`; it only translated a foreign layout

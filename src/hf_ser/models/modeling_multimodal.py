@@ -29,11 +29,9 @@ from .modeling_base import (
     LayerRecorder,
     SERPreTrainedModel,
     eager_attention,
-    encoder_checkpoint_config,
     encoder_frame_mask,
     freeze_modules,
     load_encoder_weights,
-    pop_config_kwargs,
     pretrained_encoder_state,
 )
 from .pooling import MaskedMeanPooling
@@ -85,35 +83,23 @@ class MultimodalSERPreTrainedModel(SERPreTrainedModel):
     # WavLM has no SDPA path; the encoders pick their own attention implementation.
     _supports_sdpa = False
 
+    # `from_pretrained` also accepts a plain speech encoder checkpoint (see `SERPreTrainedModel`): WavLM, wav2vec2,
+    # HuBERT, data2vec-audio, or Whisper, of which the encoder is kept. It then builds a speech-only model
+    # (`use_text=False` unless given) around the checkpoint's encoder.
+    encoder_checkpoint_types = LAYER_SUM_ENCODERS + WHISPER_ENCODERS
+
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
-        """transformers' `from_pretrained`, which also accepts a plain speech encoder checkpoint (WavLM, wav2vec2,
-        HuBERT, data2vec-audio, or Whisper, of which the encoder is kept): it then builds a speech-only model
-        (`use_text=False`; keyword arguments that name config fields go to [`MultimodalSERConfig`]) around the
-        checkpoint's encoder, loads the encoder weights and reports the new convolutions and heads as newly
-        initialised. Safetensors only unless `use_safetensors=False`."""
-        source = encoder_checkpoint_config(
-            pretrained_model_name_or_path, kwargs, LAYER_SUM_ENCODERS + WHISPER_ENCODERS
-        )
-        if source is not None:
-            if config is None:
-                config_kwargs = pop_config_kwargs(kwargs, MultimodalSERConfig)
-                config_kwargs.setdefault("use_text", False)
-                config = MultimodalSERConfig(audio_config=source.to_dict(), **config_kwargs)
-            # Encoder keys lose their task model's prefix and go under `audio_encoder.`; Whisper keeps its encoder.
-            prefix = source.model_type.replace("-", "_")
-            mapping = (
-                {r"^(?:model\.)?encoder\.": "audio_encoder."}
-                if config.is_whisper
-                else {rf"^(?:{prefix}\.)?": "audio_encoder."}
-            )
-            kwargs.setdefault("key_mapping", mapping)
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
-        if source is not None:
-            (loaded[0] if isinstance(loaded, tuple) else loaded).pretrained_from = (
-                str(pretrained_model_name_or_path),
-            )
-        return loaded
+    def _config_around_encoder(cls, encoder_config, config_kwargs):
+        config_kwargs.setdefault("use_text", False)
+        return MultimodalSERConfig(audio_config=encoder_config.to_dict(), **config_kwargs)
+
+    @classmethod
+    def _encoder_key_mapping(cls, encoder_config, config):
+        # Encoder keys lose their task model's prefix and go under `audio_encoder.`; Whisper keeps its encoder.
+        if config.is_whisper:
+            return {r"^(?:model\.)?encoder\.": "audio_encoder."}
+        prefix = encoder_config.model_type.replace("-", "_")
+        return {rf"^(?:{prefix}\.)?": "audio_encoder."}
 
     @torch.no_grad()
     def _init_weights(self, module):

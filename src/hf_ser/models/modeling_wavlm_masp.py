@@ -23,11 +23,9 @@ from .modeling_base import (
     LayerRecorder,
     SERPreTrainedModel,
     eager_attention,
-    encoder_checkpoint_config,
     encoder_frame_mask,
     freeze_modules,
     load_encoder_weights,
-    pop_config_kwargs,
     pretrained_encoder_state,
 )
 from .pooling import AttentiveStatisticsPooling, MaskedMeanPooling, MultiLayerStatisticsPooling
@@ -92,26 +90,16 @@ class WavLMMASPPreTrainedModel(SERPreTrainedModel):
     # `loss_fct.alpha` buffer; `config.class_weights` holds the same numbers.
     _keys_to_ignore_on_load_unexpected = [r"^loss_fct\."]
 
+    # `from_pretrained` also accepts a plain encoder checkpoint of these families (see `SERPreTrainedModel`).
+    encoder_checkpoint_types = SUPPORTED_ENCODERS
+
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, **kwargs):
-        """transformers' `from_pretrained`, which also accepts a plain encoder checkpoint (WavLM, wav2vec2, HuBERT,
-        data2vec-audio), as `WavLMForSequenceClassification.from_pretrained("microsoft/wavlm-large", num_labels=8)`
-        does: the config is built around the checkpoint's encoder config (keyword arguments that name config fields
-        go to [`WavLMMASPConfig`]), the encoder weights are loaded, the new head and pooling are reported as newly
-        initialised, and the configured freezing is applied. Safetensors only unless `use_safetensors=False`."""
-        source = encoder_checkpoint_config(pretrained_model_name_or_path, kwargs, SUPPORTED_ENCODERS)
-        if source is not None:
-            if config is None:
-                config = WavLMMASPConfig(
-                    encoder_config=source.to_dict(), **pop_config_kwargs(kwargs, WavLMMASPConfig)
-                )
-            kwargs.setdefault("key_mapping", encoder_key_mapping(source))
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
-        if source is not None:
-            (loaded[0] if isinstance(loaded, tuple) else loaded).pretrained_from = (
-                str(pretrained_model_name_or_path),
-            )
-        return loaded
+    def _config_around_encoder(cls, encoder_config, config_kwargs):
+        return WavLMMASPConfig(encoder_config=encoder_config.to_dict(), **config_kwargs)
+
+    @classmethod
+    def _encoder_key_mapping(cls, encoder_config, config):
+        return encoder_key_mapping(encoder_config)
 
     @torch.no_grad()
     def _init_weights(self, module):
