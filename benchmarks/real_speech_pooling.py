@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
             epochs=cli.epochs,
             max_steps=cli.max_steps,
             lr=cli.lr,
+            warmup=cli.warmup,
             batch_size=cli.batch_size,
             clip_seconds=cli.clip_seconds,
             conv_dim=cli.conv_dim,

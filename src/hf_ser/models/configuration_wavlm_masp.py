@@ -79,7 +79,9 @@ class WavLMMASPConfig(PreTrainedConfig):
         masp_layer_norm (`bool`, *optional*, defaults to `False`):
             MASP only: layer-normalise every frame of every layer (no learnable parameters, as SUPERB-style
             weighted layer sums offer) before its mean and standard deviation, so that every layer's statistics are
-            on one scale. Not in paper 000; see docs/statistics_pooling.md for when it helps.
+            on one scale. Not in paper 000. Measured on real speech (issue 20, docs/statistics_pooling.md): it keeps
+            MASP learning at a learning rate (2e-3, from scratch) where the raw residual stream grows large and
+            default MASP collapses.
         asp_attention_size (`int`, *optional*, defaults to 128):
             Hidden size of the ASP frame-attention network (Okabe et al. leave it free). `None` uses the encoder's
             hidden size, as the challenge's released baseline code does; [`challenge_baseline`] sets that (paper
