@@ -234,13 +234,17 @@ class SERPreTrainedModel(PreTrainedModel):
     encoder_checkpoint_types: tuple[str, ...] = ()
 
     @classmethod
-    def _config_around_encoder(cls, encoder_config: PreTrainedConfig, config_kwargs: dict) -> PreTrainedConfig:
+    def _config_around_encoder(
+        cls, encoder_config: PreTrainedConfig, config_kwargs: dict
+    ) -> PreTrainedConfig:
         """The model config built around a plain encoder checkpoint's config; `config_kwargs` are the
         `from_pretrained` keyword arguments that name fields of `cls.config_class`."""
         raise NotImplementedError
 
     @classmethod
-    def _encoder_key_mapping(cls, encoder_config: PreTrainedConfig, config: PreTrainedConfig) -> dict[str, str]:
+    def _encoder_key_mapping(
+        cls, encoder_config: PreTrainedConfig, config: PreTrainedConfig
+    ) -> dict[str, str]:
         """transformers' `key_mapping` from the encoder checkpoint's weight names to the model's."""
         raise NotImplementedError
 
@@ -254,10 +258,14 @@ class SERPreTrainedModel(PreTrainedModel):
         recorded in `pretrained_from` (the model card's `base_model`)."""
         source = None
         if cls.encoder_checkpoint_types:
-            source = encoder_checkpoint_config(pretrained_model_name_or_path, kwargs, cls.encoder_checkpoint_types)
+            source = encoder_checkpoint_config(
+                pretrained_model_name_or_path, kwargs, cls.encoder_checkpoint_types
+            )
         if source is not None:
             if kwargs.get("config") is None:
-                kwargs["config"] = cls._config_around_encoder(source, pop_config_kwargs(kwargs, cls.config_class))
+                kwargs["config"] = cls._config_around_encoder(
+                    source, pop_config_kwargs(kwargs, cls.config_class)
+                )
             kwargs.setdefault("key_mapping", cls._encoder_key_mapping(source, kwargs["config"]))
         # Safetensors only: a pickle-only checkpoint is refused unless the caller passes use_safetensors=False.
         kwargs.setdefault("use_safetensors", True)
