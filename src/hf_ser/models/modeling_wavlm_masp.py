@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig
+from transformers import AutoConfig, AutoModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import can_return_tuple
@@ -99,20 +99,16 @@ class WavLMMASPPreTrainedModel(SERPreTrainedModel):
 
     @classmethod
     def _encoder_key_mapping(cls, encoder_config, config):
-        return encoder_key_mapping(encoder_config)
+        # Checkpoint keys of an encoder saved with a task head (`wavlm.`, `wav2vec2.`, `hubert.`, `data2vec_audio.`
+        # prefixes) lose that prefix; transformers then prefixes them with our `encoder.`.
+        prefix = encoder_config.model_type.replace("-", "_")
+        return {rf"^{prefix}\.": ""}
 
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, MultiLayerStatisticsPooling):
             init.zeros_(module.layer_weights)  # equal layer weights at the start
-
-
-def encoder_key_mapping(encoder_config: PreTrainedConfig) -> dict[str, str]:
-    """Checkpoint keys of an encoder saved with a task head (`wavlm.`, `wav2vec2.`, `hubert.`, `data2vec_audio.`
-    prefixes) lose that prefix; transformers then prefixes them with our `encoder.`."""
-    prefix = encoder_config.model_type.replace("-", "_")
-    return {rf"^{prefix}\.": ""}
 
 
 class WavLMForMASPClassification(WavLMMASPPreTrainedModel):
