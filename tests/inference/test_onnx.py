@@ -98,6 +98,11 @@ def test_export_matches_pytorch_for_every_encoder_and_pooling(
     if check["encoder_pads_exactly"]:
         assert check["max_abs_diff_batched_vs_alone"] <= TOL
     assert "## ONNX export" in (folder / "README.md").read_text()
+    assert (
+        info["front_end"] == "per clip (Scan)" and "one clip at a time" in (folder / "README.md").read_text()
+    )
+    outer, body = graph_ops(folder)
+    assert outer.count("Scan") == 1 and body.count("Conv") == len(model.config.encoder_config.conv_dim)
 
     # The runtime reproduces hf_ser.inference.predict (same buckets; padded batches of other lengths and sizes).
     ort_model = ORTSERModel.from_pretrained(folder)
@@ -105,6 +110,22 @@ def test_export_matches_pytorch_for_every_encoder_and_pooling(
     expected = predict_logits(model, build_feature_extractor(), waves, batch_size=3)
     np.testing.assert_allclose(ort_model.predict_logits(waves, batch_size=3), expected, atol=TOL, rtol=0)
     assert ort_model.pads_exactly() == check["encoder_pads_exactly"]
+
+
+def graph_ops(folder) -> tuple[list[str], list[str]]:
+    """Op types of an exported graph's top level and of its front-end Scan body (empty without one)."""
+    import onnx
+
+    graph = onnx.load(str(folder / "model.onnx")).graph
+    body = [
+        inner.op_type
+        for node in graph.node
+        if node.op_type == "Scan"
+        for attribute in node.attribute
+        if attribute.name == "body"
+        for inner in attribute.g.node
+    ]
+    return [node.op_type for node in graph.node], body
 
 
 def test_numpy_feature_extractor_equals_transformers():
@@ -134,6 +155,7 @@ def test_multimodal_export_takes_text_embeddings(tmp_path):
     info = json.loads((folder / "onnx_export.json").read_text())
     assert info["inputs"] == ["input_values", "attention_mask", "text_embeds"]
     assert info["outputs"][0] == "logits"
+    assert info["front_end"] == "per clip (Scan)"
     assert info["verification"]["max_abs_diff_padded_batch"] <= TOL
     assert info["verification"]["max_abs_diff_batched_vs_alone"] <= TOL
 
@@ -159,6 +181,7 @@ def test_multiview_export_takes_cached_view_embeddings(tmp_path):
     info = json.loads((folder / "onnx_export.json").read_text())
     assert info["inputs"] == ["whisper_embedding", "wavlm_embedding", "hubert_embedding"]
     assert info["outputs"] == ["logits", "score_sets"]
+    assert info["front_end"] == "batched"  # no audio, no front end to rewrite
     assert not (folder / "preprocessor_config.json").exists()
     ort_model = ORTSERModel.from_pretrained(folder)
     inputs = {name: torch.randn(5, dim) for name, dim in views.items()}
@@ -374,7 +397,9 @@ def test_int8_keeps_convolutions_and_position_bias_in_float(tmp_path):
     graph = onnx.load(str(folder / "model.onnx")).graph
     ops = {node.op_type for node in graph.node}
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
-    assert "ConvInteger" not in ops and "Conv" in ops
+    assert "ConvInteger" not in ops and "Conv" in ops  # the positional convolution
+    _, body = graph_ops(folder)  # the front end, run per clip, stays float
+    assert "Conv" in body and not {"ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul"} & set(body)
     quantized = [n.name for n in graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
     assert not any("gru_rel_pos" in name or "pos_conv" in name or "/head/" in name for name in quantized)
 
@@ -420,3 +445,30 @@ def test_multimodal_whisper_branch_is_refused_clearly(tmp_path):
     with pytest.raises(ONNXExportError, match="Whisper speech branch"):
         export_onnx(MultimodalSERForRegression(config), tmp_path / "w")
     assert not (tmp_path / "w" / "model.onnx").exists()
+
+
+def test_front_end_rewrite_leaves_other_graphs_alone():
+    """The per-clip rewrite applies only to one front-end block read from input_values through an Unsqueeze."""
+    from onnx import TensorProto, helper
+
+    from hf_ser.onnx.front_end import run_front_end_per_clip
+
+    def graph(entry_op: str, reads_mask: bool):
+        inputs = ["input_values", "attention_mask"] if reads_mask else ["input_values"]
+        nodes = [
+            helper.make_node(entry_op, inputs, ["x"], name="/model/encoder/feature_extractor/In"),
+            helper.make_node("Relu", ["x"], ["y"], name="/model/encoder/feature_extractor/Relu"),
+            helper.make_node("Relu", ["y"], ["out"], name="/model/head/Relu"),
+        ]
+        values = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in inputs]
+        return helper.make_model(
+            helper.make_graph(
+                nodes, "g", values, [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)]
+            )
+        )
+
+    for entry_op, reads_mask in (("Identity", False), ("Unsqueeze", True)):
+        model = graph(entry_op, reads_mask)
+        before = model.SerializeToString()
+        assert run_front_end_per_clip(model) is False
+        assert model.SerializeToString() == before

@@ -13,6 +13,10 @@ What each model kind exports:
   encoder is an input (`hf_ser.TextEmbedder` or `model.embed_text` computes it).
 - `MultiViewSERForRegression`: the cached view embeddings `(<view>_embedding, ...) -> (logits, score_sets)`.
 
+The convolutional front end of a speech graph runs one clip at a time inside the graph (an ONNX `Scan` over the
+batch, `hf_ser.onnx.front_end`): its tensors are the model's largest, and a padded batch of long clips would hold
+all of them at once. The outputs are the same numbers; the verification below runs on the rewritten graph.
+
 int8: `onnxruntime.quantization.quantize_dynamic` on the weight matrices of the transformer layers and the feature
 projection (per-channel int8 weights, activations quantised per batch at run time). The convolutional front end,
 the weight-normed positional convolution, WavLM's gated relative position bias, the attention products of two
@@ -38,6 +42,7 @@ from torch import nn
 
 from ..inference.batching import config_pads_exactly
 from ..models.labels import SAMPLING_RATE
+from .front_end import run_front_end_per_clip
 from .runtime import (
     CONFIG_FILE,
     EXPORT_INFO_FILE,
@@ -231,7 +236,9 @@ def verify_export(spec: _Spec, onnx_path: Path, tolerance: float | None) -> dict
     With `tolerance` (fp32) a difference above it raises `ONNXExportError`; without (int8), the figures are only
     reported, with the top-class agreement for classifiers."""
     ort = require("onnxruntime")
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only, as ORTSERModel's sessions
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     batch = spec.batch_inputs()
     torch_batch = spec.torch_outputs(batch)
     ort_batch = _run(session, batch)
@@ -316,6 +323,16 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> list[str]:
     return nodes
 
 
+def _front_end_per_clip(source: Path, target: Path) -> bool:
+    """Write `source` to `target` with the convolutional front end run one clip at a time where the graph allows
+    (`hf_ser.onnx.front_end`); returns whether it did."""
+    onnx = require("onnx")
+    model = onnx.load(str(source))
+    rewritten = run_front_end_per_clip(model)
+    onnx.save(model, str(target))
+    return rewritten
+
+
 # ------------------------------------------------------------------------------------------------- card
 def _card_section(info: dict[str, Any]) -> str:
     v = info["verification"]
@@ -334,6 +351,15 @@ def _card_section(info: dict[str, Any]) -> str:
         + (" and time" if "input_values" in info["inputs"] else "")
         + f"); outputs: {', '.join(f'`{n}`' for n in info['outputs'])}.",
         "",
+    ]
+    if info.get("front_end") == "per clip (Scan)":
+        lines += [
+            "The convolutional front end runs one clip at a time inside the graph (an ONNX `Scan` over the batch), "
+            "so a batch of long clips never holds the whole batch's front-end activations at once; each clip's "
+            "numbers are the same as in a batched run.",
+            "",
+        ]
+    lines += [
         f"Checked right after writing with onnxruntime {info['onnxruntime_version']} against PyTorch on a padded "
         f"batch of {v['clips']} clips of different lengths and on each clip alone:",
         "",
@@ -455,14 +481,14 @@ def export_onnx(
     spec.graph.eval()
     try:
         with tempfile.TemporaryDirectory(dir=output_dir) as work:
-            fp32_path = Path(work) / "fp32.onnx"
+            traced_path, fp32_path = Path(work) / "traced.onnx", Path(work) / "fp32.onnx"
             example = tuple(torch.from_numpy(v) for v in spec.batch_inputs().values())
             with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                 warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
                 torch.onnx.export(
                     spec.graph,
                     example,
-                    str(fp32_path),
+                    str(traced_path),
                     dynamo=False,
                     input_names=spec.input_names,
                     output_names=spec.output_names,
@@ -470,12 +496,15 @@ def export_onnx(
                     opset_version=opset,
                     do_constant_folding=True,
                 )
+            per_clip = _front_end_per_clip(traced_path, fp32_path)
             verification = verify_export(spec, fp32_path, tolerance)
             quantized_nodes = None
             final = fp32_path
             if quantize == "int8":
+                # Quantise the traced graph (the quantiser need not walk the Scan's body), then rewrite the same way.
                 final = Path(work) / "int8.onnx"
-                quantized_nodes = quantize_int8(fp32_path, final)
+                quantized_nodes = quantize_int8(traced_path, Path(work) / "int8_traced.onnx")
+                _front_end_per_clip(Path(work) / "int8_traced.onnx", final)
                 int8 = verify_export(spec, final, None)
                 verification = {**int8, "fp32": verification}
             (output_dir / ONNX_FILE).unlink(missing_ok=True)
@@ -497,6 +526,7 @@ def export_onnx(
         "quantized_nodes": None if quantized_nodes is None else len(quantized_nodes),
         "opset": opset,
         "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "front_end": "per clip (Scan)" if per_clip else "batched",
         "hf_ser_version": version("hf_ser"),
         "torch_version": torch.__version__,
         "onnxruntime_version": ort.__version__,

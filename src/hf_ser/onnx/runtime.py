@@ -219,7 +219,12 @@ class ORTSERModel:
             )
         config = json.loads((folder / CONFIG_FILE).read_text())
         export_info = json.loads((folder / EXPORT_INFO_FILE).read_text())
-        options = session_options or ort.SessionOptions()
+        options = session_options
+        if options is None:
+            options = ort.SessionOptions()
+            # Errors only: ONNX Runtime warns at load about optimisations it skips (e.g. sharing equal weights of an
+            # untrained model across the front end's Scan body), which are not the user's to act on.
+            options.log_severity_level = 3
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1
