@@ -453,13 +453,24 @@ def test_front_end_rewrite_leaves_other_graphs_alone():
 
     from hf_ser.onnx.front_end import run_front_end_per_clip
 
-    def graph(entry_op: str, reads_mask: bool):
+    def graph(entry_op: str, reads_mask: bool, axes: list[int] | None):
         inputs = ["input_values", "attention_mask"] if reads_mask else ["input_values"]
-        nodes = [
-            helper.make_node(entry_op, inputs, ["x"], name="/model/encoder/feature_extractor/In"),
+        nodes = []
+        if axes is not None:
+            axes_value = helper.make_tensor("axes", TensorProto.INT64, [len(axes)], axes)
+            nodes.append(
+                helper.make_node(
+                    "Constant", [], ["axes"], name="/model/encoder/feature_extractor/Axes", value=axes_value
+                )
+            )
+        nodes += [
+            helper.make_node(
+                entry_op, inputs + (["axes"] if axes is not None else []), ["x"],
+                name="/model/encoder/feature_extractor/In",
+            ),
             helper.make_node("Relu", ["x"], ["y"], name="/model/encoder/feature_extractor/Relu"),
             helper.make_node("Relu", ["y"], ["out"], name="/model/head/Relu"),
-        ]
+        ]  # fmt: skip
         values = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in inputs]
         return helper.make_model(
             helper.make_graph(
@@ -467,8 +478,17 @@ def test_front_end_rewrite_leaves_other_graphs_alone():
             )
         )
 
-    for entry_op, reads_mask in (("Identity", False), ("Unsqueeze", True)):
-        model = graph(entry_op, reads_mask)
+    # The channel-axis Unsqueeze of (batch, samples) is the block's entry: rewritten into one Scan.
+    model = graph("Unsqueeze", False, [1])
+    assert run_front_end_per_clip(model) is True
+    assert [node.op_type for node in model.graph.node] == ["Scan", "Relu"]
+    # Another entry op, a block that also reads the mask, an Unsqueeze on another axis: left byte-identical.
+    for entry_op, reads_mask, axes in (
+        ("Identity", False, None),
+        ("Unsqueeze", True, [1]),
+        ("Unsqueeze", False, [2]),
+    ):
+        model = graph(entry_op, reads_mask, axes)
         before = model.SerializeToString()
         assert run_front_end_per_clip(model) is False
         assert model.SerializeToString() == before
