@@ -31,28 +31,19 @@ import argparse
 import json
 import logging
 import re
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from run_benchmarks import compare, encoder_config, report_json  # noqa: E402  (a sibling script, not a package)
+
 SR = 16_000
 # The module names whose weight products `export_onnx(quantize="int8")` quantises (same rule as its MatMul regex).
 QUANTISED = re.compile(r"(\.layers\.\d+\.(?!.*gru_rel_pos).*|\.feature_projection\..*)")
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: first-touch allocations, packing
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_rates(width: int, frames: list[int], repeats: int) -> list[dict]:
@@ -93,8 +84,8 @@ def matmul_rates(width: int, frames: list[int], repeats: int) -> list[dict]:
                 runs = {"pytorch fp32": lambda a=torch_x, b=torch_weight: torch.matmul(a, b)}
                 for name, session in sessions.items():
                     runs[name] = lambda session=session, x=x: session.run(None, {"x": x})
-                for name, fn in runs.items():
-                    seconds = _median_time(fn, repeats)
+                # Interleaved, after one warm-up call each (first-touch allocations, weight packing).
+                for name, seconds in compare(runs, repeats).items():
                     rows.append({"engine": name, "shape": [m, k, n], "gflops": flops / seconds / 1e9})
     return rows
 
@@ -104,9 +95,6 @@ def clip_flops(size: str, seconds: list[float]) -> dict[float, dict[str, float]]
     batch computes every row at its longest clip's length, so a batch's work is its size times the longest's."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-
-    sys.path.insert(0, str(HERE))
-    from run_benchmarks import encoder_config
 
     from hf_ser import WavLMForMASPClassification, WavLMMASPConfig
 
@@ -173,9 +161,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    sys.path.insert(0, str(HERE))
     import onnx_benchmark as ob
-    from run_benchmarks import encoder_config
 
     width = encoder_config(args.size)["hidden_size"]
     rates = matmul_rates(width, frames=[137, 549], repeats=args.repeats)
@@ -214,10 +200,7 @@ def main(argv=None) -> int:
                 "int8_everything": round(times["pytorch"] / (work["total"] / peak["onnxruntime int8"]), 2),
             }
         report["workloads"].append(entry)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    report_json(report, args.output)
     return 0
 
 

@@ -17,7 +17,6 @@ Usage: python benchmarks/onnx_front_end_probe.py [--output benchmarks/onnx_front
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -30,6 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run_benchmarks import report_json  # noqa: E402  (a sibling script, not a package)
 
 SR = 16_000
 
@@ -163,10 +165,7 @@ def main(argv=None) -> int:
                     ),
                 }
             )
-    text = json.dumps(rows, indent=1)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    report_json(rows, args.output)
     return 0
 
 

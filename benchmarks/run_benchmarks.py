@@ -69,6 +69,14 @@ def timeit(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def report_json(report, output: Path | None) -> None:
+    """Print a probe's JSON report and, with `output`, write it there too (the probes' one output format)."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if output:
+        output.write_text(text + "\n")
+
+
 def compare(fns: dict, repeats: int, warmup: bool = True) -> dict[str, float]:
     """Median seconds per function, interleaving them so that machine noise hits every side alike. `warmup=False`
     for long workloads, where a first call's set-up cost is negligible."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import time
@@ -70,10 +69,7 @@ def main(argv=None) -> int:
         }
         del model, optimizer
     rows["partial_speedup"] = round(rows["full"]["step_s"] / rows["partial"]["step_s"], 3)
-    text = json.dumps({"size": args.size, "layers": layers, **rows}, indent=1)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    run_benchmarks.report_json({"size": args.size, "layers": layers, **rows}, args.output)
     return 0
 
 

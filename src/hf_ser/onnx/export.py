@@ -48,6 +48,7 @@ from .runtime import (
     EXPORT_INFO_FILE,
     ONNX_FILE,
     ONNXExportError,
+    quiet_session_options,
     require,
 )
 
@@ -236,9 +237,9 @@ def verify_export(spec: _Spec, onnx_path: Path, tolerance: float | None) -> dict
     With `tolerance` (fp32) a difference above it raises `ONNXExportError`; without (int8), the figures are only
     reported, with the top-class agreement for classifiers."""
     ort = require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only, as ORTSERModel's sessions
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(onnx_path), quiet_session_options(), providers=["CPUExecutionProvider"]
+    )
     batch = spec.batch_inputs()
     torch_batch = spec.torch_outputs(batch)
     ort_batch = _run(session, batch)

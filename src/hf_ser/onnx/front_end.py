@@ -25,7 +25,7 @@ AUDIO_INPUT = "input_values"
 
 def run_front_end_per_clip(model: Any) -> bool:
     """Rewrite `model` (an `onnx.ModelProto`) in place so its front end runs per clip; True if it did."""
-    from onnx import NodeProto, TensorProto, helper, numpy_helper
+    from onnx import NodeProto, TensorProto, helper
 
     graph = model.graph
     # Work on copies, by position: the rewrite rebuilds graph.node from them.
@@ -46,7 +46,7 @@ def run_front_end_per_clip(model: Any) -> bool:
     entry = nodes[entries[0]]
     if any(name in graph_inputs and name != AUDIO_INPUT for i in front for name in nodes[i].input):
         return False  # the front end reads another graph input (a mask): not a per-clip block
-    if _constant_value(nodes, graph, entry.input[1] if len(entry.input) > 1 else "", numpy_helper) != [1]:
+    if _constant_value(nodes, graph, entry.input[1] if len(entry.input) > 1 else "") != [1]:
         return False  # not the (batch, samples) -> (batch, 1, samples) channel axis the body recreates
     computed = [i for i in sorted(front) if nodes[i].op_type != "Constant"]
     exits = [name for i in computed for name in nodes[i].output if name in used_by_rest]
@@ -109,8 +109,10 @@ def run_front_end_per_clip(model: Any) -> bool:
     return True
 
 
-def _constant_value(nodes, graph, name: str, numpy_helper) -> list | None:
+def _constant_value(nodes, graph, name: str) -> list | None:
     """The values of a constant tensor (a Constant node's output or an initializer), or None."""
+    from onnx import numpy_helper
+
     for node in nodes:
         if node.op_type == "Constant" and name in node.output:
             for attribute in node.attribute:

@@ -42,6 +42,14 @@ def require(module: str):
         raise ImportError(f"hf_ser's ONNX support needs the `{module}` package: {EXTRA_HINT}") from error
 
 
+def quiet_session_options():
+    """ONNX Runtime session options that log errors only: at load it warns about optimisations it skips (e.g. sharing
+    equal weights of an untrained model across the front end's Scan body), which are not the user's to act on."""
+    options = require("onnxruntime").SessionOptions()
+    options.log_severity_level = 3
+    return options
+
+
 def is_onnx_folder(path: str | os.PathLike) -> bool:
     """True for a folder written by `hf_ser.export_onnx` (it holds `model.onnx` and `onnx_export.json`)."""
     folder = Path(path)
@@ -219,12 +227,7 @@ class ORTSERModel:
             )
         config = json.loads((folder / CONFIG_FILE).read_text())
         export_info = json.loads((folder / EXPORT_INFO_FILE).read_text())
-        options = session_options
-        if options is None:
-            options = ort.SessionOptions()
-            # Errors only: ONNX Runtime warns at load about optimisations it skips (e.g. sharing equal weights of an
-            # untrained model across the front end's Scan body), which are not the user's to act on.
-            options.log_severity_level = 3
+        options = session_options or quiet_session_options()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1
